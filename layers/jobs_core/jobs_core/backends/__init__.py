@@ -1,0 +1,43 @@
+"""Storage backends behind one small protocol; ``backend_from_settings`` picks one."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from ..config import Settings
+from .base import Backend, ScriptArg
+from .redis_tcp import RedisBackend
+
+
+@cache
+def _memory_server() -> object:
+    import fakeredis
+
+    return fakeredis.FakeServer()
+
+
+def memory_backend() -> RedisBackend:
+    """The embedded in-process Redis (fakeredis with Lua), shared by the whole process."""
+    import fakeredis
+
+    return RedisBackend(
+        fakeredis.FakeRedis(server=_memory_server(), decode_responses=True), name="memory"
+    )
+
+
+def backend_from_settings(settings: Settings) -> Backend:
+    """Build the backend the settings name (imports only that backend's driver)."""
+    if settings.backend == "upstash":
+        from .upstash import UpstashBackend
+
+        assert settings.upstash_url and settings.upstash_token  # checked by Settings
+        return UpstashBackend.from_credentials(
+            settings.upstash_url, settings.upstash_token, timeout_s=settings.request_timeout_s
+        )
+    if settings.backend == "redis":
+        assert settings.redis_url
+        return RedisBackend.from_url(settings.redis_url, timeout_s=settings.request_timeout_s)
+    return memory_backend()
+
+
+__all__ = ["Backend", "RedisBackend", "ScriptArg", "backend_from_settings", "memory_backend"]

@@ -1,0 +1,120 @@
+"""Settings, frozen; the only module that reads ``os.environ``.
+
+``Settings.from_env()`` is called by the functions' cached factories, never at
+import time, so tests pass their own mapping instead of patching the process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .errors import ConfigurationError
+
+BackendName = Literal["upstash", "redis", "memory"]
+
+# Environment variable names, kept as constants so docs and tests spell them once.
+ENV_BACKEND = "JOBS_BACKEND"
+ENV_NAMESPACE = "JOBS_NAMESPACE"
+ENV_REDIS_URL = "REDIS_URL"
+ENV_UPSTASH_URL = "UPSTASH_REDIS_REST_URL"
+ENV_UPSTASH_TOKEN = "UPSTASH_REDIS_REST_TOKEN"
+ENV_KV_URL = "KV_REST_API_URL"  # the original system's names
+ENV_KV_TOKEN = "KV_REST_API_TOKEN"
+ENV_DEDUPE_WINDOW = "JOBS_DEDUPE_WINDOW_S"
+ENV_RETENTION = "JOBS_RETENTION_S"
+ENV_MAX_PAYLOAD = "JOBS_MAX_PAYLOAD_BYTES"
+ENV_MAX_ATTEMPTS = "JOBS_MAX_ATTEMPTS"
+ENV_BACKOFF_BASE = "JOBS_BACKOFF_BASE_S"
+ENV_BACKOFF_CAP = "JOBS_BACKOFF_CAP_S"
+ENV_LEASE = "JOBS_LEASE_S"
+ENV_HTTP_TIMEOUT = "JOBS_REDIS_TIMEOUT_S"
+ENV_HTTP_RETRIES = "JOBS_REDIS_RETRIES"
+ENV_LAMBDA = "AWS_LAMBDA_FUNCTION_NAME"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the queue needs to know; defaults suit a local run."""
+
+    backend: BackendName = "memory"
+    namespace: str = "escrow-jobs"
+    redis_url: str | None = None
+    upstash_url: str | None = None
+    upstash_token: str | None = field(default=None, repr=False)
+    dedupe_window_s: int = 3600
+    retention_s: int = 86_400
+    max_payload_bytes: int = 65_536
+    max_attempts: int = 3
+    backoff_base_s: float = 2.0
+    backoff_cap_s: float = 300.0
+    lease_s: float = 60.0
+    # Redis sits on the API's request path: a slow Redis must fail fast, not hang the request.
+    request_timeout_s: float = 3.0
+    request_retries: int = 2
+
+    def __post_init__(self) -> None:
+        if self.backend == "upstash" and not (self.upstash_url and self.upstash_token):
+            raise ConfigurationError("the upstash backend needs a REST URL and a token")
+        if self.backend == "redis" and not self.redis_url:
+            raise ConfigurationError("the redis backend needs REDIS_URL")
+        if not self.namespace or any(c in self.namespace for c in "{}| "):
+            raise ConfigurationError(f"invalid namespace {self.namespace!r}")
+        for name in ("dedupe_window_s", "retention_s", "max_payload_bytes", "max_attempts"):
+            if getattr(self, name) < 1:
+                raise ConfigurationError(f"{name} must be at least 1")
+        if self.lease_s <= 0 or self.backoff_base_s < 0 or self.backoff_cap_s < 0:
+            raise ConfigurationError("lease and backoff settings must be positive")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from the environment.
+
+        The backend is ``JOBS_BACKEND`` when set; otherwise Upstash when its
+        URL and token are present, then ``REDIS_URL``; outside Lambda the
+        embedded in-memory Redis. Inside Lambda with no Redis configured this
+        raises ``ConfigurationError``: a silent in-memory queue would lose jobs.
+        """
+        env = os.environ if environ is None else environ
+        upstash_url = env.get(ENV_UPSTASH_URL) or env.get(ENV_KV_URL)
+        upstash_token = env.get(ENV_UPSTASH_TOKEN) or env.get(ENV_KV_TOKEN)
+        redis_url = env.get(ENV_REDIS_URL)
+        explicit = env.get(ENV_BACKEND, "").strip().lower()
+        backend: BackendName
+        if explicit in ("upstash", "redis", "memory"):
+            backend = explicit  # type: ignore[assignment]
+        elif explicit:
+            raise ConfigurationError(f"{ENV_BACKEND} must be upstash, redis or memory, not {explicit!r}")
+        elif upstash_url and upstash_token:
+            backend = "upstash"
+        elif redis_url:
+            backend = "redis"
+        else:
+            backend = "memory"
+        if backend == "memory" and env.get(ENV_LAMBDA):
+            raise ConfigurationError(
+                "no Redis configured inside Lambda: set UPSTASH_REDIS_REST_URL/"
+                "UPSTASH_REDIS_REST_TOKEN or REDIS_URL"
+            )
+        d = cls()  # the defaults (slotted dataclasses keep none on the class)
+        try:
+            return cls(
+                backend=backend,
+                namespace=env.get(ENV_NAMESPACE, d.namespace),
+                redis_url=redis_url,
+                upstash_url=upstash_url,
+                upstash_token=upstash_token,
+                dedupe_window_s=int(env.get(ENV_DEDUPE_WINDOW, d.dedupe_window_s)),
+                retention_s=int(env.get(ENV_RETENTION, d.retention_s)),
+                max_payload_bytes=int(env.get(ENV_MAX_PAYLOAD, d.max_payload_bytes)),
+                max_attempts=int(env.get(ENV_MAX_ATTEMPTS, d.max_attempts)),
+                backoff_base_s=float(env.get(ENV_BACKOFF_BASE, d.backoff_base_s)),
+                backoff_cap_s=float(env.get(ENV_BACKOFF_CAP, d.backoff_cap_s)),
+                lease_s=float(env.get(ENV_LEASE, d.lease_s)),
+                request_timeout_s=float(env.get(ENV_HTTP_TIMEOUT, d.request_timeout_s)),
+                request_retries=int(env.get(ENV_HTTP_RETRIES, d.request_retries)),
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid numeric setting: {exc}") from exc

@@ -1,0 +1,57 @@
+"""Every Redis key name of the queue, in one place.
+
+All keys of one queue share the hash tag ``{<namespace>}`` so every Lua script
+touches a single Redis Cluster slot (Upstash requires the same). Scripts that
+build per-job key names at run time (the ids come out of the timeline) receive
+``prefix`` and append the suffixes below; nothing else in the package spells a
+key name.
+
+Layout (``P`` = ``{namespace}:``):
+
+- ``P timeline``   sorted set; member ``<type>|<id>`` scored by the time the job is
+  due (ready when score <= now, scheduled otherwise), and ``<type>|<id>|<token>``
+  for a leased job, scored by its lease deadline. One sorted set means one probe
+  finds due work *and* expired leases.
+- ``P dead``       sorted set of dead-lettered job ids scored by the time they died.
+- ``P job:<id>``   the job record (JSON string); finished records carry a TTL.
+- ``P dedupe:<k>`` the id of the job enqueued with dedupe key ``k``; TTL = window.
+- ``P claim:<t>``  the ids claimed under token ``t``, so a resent claim returns them.
+- ``P active``     marker held (with a TTL) by a processor while it drains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+JOB = "job:"
+DEDUPE = "dedupe:"
+CLAIM = "claim:"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """Key names of one queue namespace."""
+
+    namespace: str
+
+    @property
+    def prefix(self) -> str:
+        return "{" + self.namespace + "}:"
+
+    @property
+    def timeline(self) -> str:
+        return self.prefix + "timeline"
+
+    @property
+    def dead(self) -> str:
+        return self.prefix + "dead"
+
+    @property
+    def active(self) -> str:
+        return self.prefix + "active"
+
+    def job(self, job_id: str) -> str:
+        return self.prefix + JOB + job_id
+
+    def dedupe(self, dedupe_key: str) -> str:
+        return self.prefix + DEDUPE + dedupe_key

@@ -1,0 +1,29 @@
+-- replay_dead: move dead-lettered jobs back to the queue with a fresh set of attempts.
+-- KEYS[1] timeline   KEYS[2] dead
+-- ARGV[1] key prefix   ARGV[2] now (ms)   ARGV[3] limit   then the ids ('' = the oldest `limit`)
+-- Returns the ids replayed (ids not in the dead-letter set are skipped).
+local prefix, now = ARGV[1], tonumber(ARGV[2])
+local ids = {}
+if #ARGV >= 4 then
+  for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
+else
+  ids = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+end
+local out = {}
+for _, id in ipairs(ids) do
+  if redis.call('ZREM', KEYS[2], id) == 1 then
+    local key = prefix .. 'job:' .. id
+    local raw = redis.call('GET', key)
+    if raw then
+      local rec = cjson.decode(raw)
+      rec.state = 'queued'
+      rec.attempts = 0
+      rec.next_run_at = now
+      rec.finished_at = cjson.null
+      redis.call('SET', key, cjson.encode(rec))
+      redis.call('ZADD', KEYS[1], now, rec.type .. '|' .. id)
+      out[#out + 1] = id
+    end
+  end
+end
+return out

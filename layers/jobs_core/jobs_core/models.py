@@ -1,0 +1,181 @@
+"""The job, its states and types, and the queue statistics. Knows nothing of storage.
+
+A job record is stored as JSON with integer millisecond timestamps and the payload
+kept as an embedded JSON string, so a Lua script that bumps ``attempts`` never
+re-encodes (and never alters) the payload.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import payloads as p
+
+
+class JobType(StrEnum):
+    SEND_RELEASE_EMAIL = "send_release_email"
+    SEND_REFUND_EMAIL = "send_refund_email"
+    SEND_DISPUTE_EMAIL = "send_dispute_email"
+    SEND_PAYMENT_CONFIRMED_EMAIL = "send_payment_confirmed_email"
+    STRIPE_CAPTURE_PAYMENT = "stripe_capture_payment"
+    STRIPE_REFUND_PAYMENT = "stripe_refund_payment"
+    WEBHOOK_ESCROW_STATUS_CHANGED = "webhook_escrow_status_changed"
+    NOTIFY_DISPUTE_RESOLVED = "notify_dispute_resolved"
+    AUDIT_LOG_CREATED = "audit_log_created"
+
+
+PAYLOAD_MODELS: dict[JobType, type[p.Payload]] = {
+    JobType.SEND_RELEASE_EMAIL: p.ReleaseEmailPayload,
+    JobType.SEND_REFUND_EMAIL: p.RefundEmailPayload,
+    JobType.SEND_DISPUTE_EMAIL: p.DisputeEmailPayload,
+    JobType.SEND_PAYMENT_CONFIRMED_EMAIL: p.PaymentConfirmedEmailPayload,
+    JobType.STRIPE_CAPTURE_PAYMENT: p.StripeCapturePayload,
+    JobType.STRIPE_REFUND_PAYMENT: p.StripeRefundPayload,
+    JobType.WEBHOOK_ESCROW_STATUS_CHANGED: p.EscrowStatusChangedPayload,
+    JobType.NOTIFY_DISPUTE_RESOLVED: p.DisputeResolvedPayload,
+    JobType.AUDIT_LOG_CREATED: p.AuditLogPayload,
+}
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"  # due now, waiting for a processor
+    SCHEDULED = "scheduled"  # delayed, or waiting for a retry
+    RUNNING = "running"  # leased by a processor
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"  # in the dead-letter queue
+
+
+def ms_to_dt(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def dt_to_ms(dt: datetime | None) -> int | None:
+    return None if dt is None else int(dt.timestamp() * 1000)
+
+
+class Job(BaseModel):
+    """A job as the queue keeps it. ``payload`` is the validated payload as plain JSON data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    type: JobType
+    payload: dict[str, Any]
+    state: JobState = JobState.QUEUED
+    attempts: int = 0
+    max_attempts: int = 3
+    created_at: datetime
+    next_run_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    last_error: str | None = None
+    dedupe_key: str | None = None
+    correlation_id: str | None = None
+    # The lease token whose settle wrote this record: lets a resent settle know it was applied.
+    settled_by: str | None = Field(default=None, exclude=True)
+
+    def typed_payload(self) -> p.Payload:
+        """The payload as its job type's model (validated again: a record may predate a change)."""
+        return PAYLOAD_MODELS[self.type].model_validate(self.payload)
+
+    def to_record(self) -> str:
+        """The stored JSON form (see the module docstring)."""
+        record = {
+            "id": self.id,
+            "type": self.type.value,
+            "state": self.state.value,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "created_at": dt_to_ms(self.created_at),
+            "next_run_at": dt_to_ms(self.next_run_at),
+            "started_at": dt_to_ms(self.started_at),
+            "finished_at": dt_to_ms(self.finished_at),
+            "last_error": self.last_error,
+            "dedupe_key": self.dedupe_key,
+            "correlation_id": self.correlation_id,
+            "settled_by": self.settled_by,
+            "payload_json": json.dumps(self.payload, separators=(",", ":"), sort_keys=True),
+        }
+        return json.dumps(record, separators=(",", ":"))
+
+    @classmethod
+    def from_record(cls, raw: str, *, state: JobState | None = None) -> Job:
+        data = json.loads(raw)
+        return cls(
+            id=data["id"],
+            type=JobType(data["type"]),
+            payload=json.loads(data["payload_json"]),
+            state=JobState(state or data["state"]),
+            attempts=int(data["attempts"]),
+            max_attempts=int(data["max_attempts"]),
+            created_at=ms_to_dt(data["created_at"]),
+            next_run_at=ms_to_dt(data["next_run_at"]),
+            started_at=ms_to_dt(_opt_int(data.get("started_at"))),
+            finished_at=ms_to_dt(_opt_int(data.get("finished_at"))),
+            last_error=data.get("last_error"),
+            dedupe_key=data.get("dedupe_key"),
+            correlation_id=data.get("correlation_id"),
+            settled_by=data.get("settled_by"),
+        )
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+class ClaimedJob(BaseModel):
+    """A job leased to one processor. ``token`` fences every later call about it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job: Job
+    token: str
+    attempt: int  # this run's attempt number, starting at 1
+    lease_deadline: datetime
+
+    @property
+    def id(self) -> str:
+        return self.job.id
+
+
+class TypeStats(BaseModel):
+    ready: int = 0
+    scheduled: int = 0
+    running: int = 0
+
+
+class QueueStats(BaseModel):
+    """Depth per job type, the dead-letter size and the oldest ready job's age."""
+
+    by_type: dict[JobType, TypeStats]
+    dead_letter: int
+    oldest_ready_age_s: float  # 0 when nothing is ready
+    truncated: bool = False  # more entries than one stats scan reads: counts are lower bounds
+
+    @property
+    def ready(self) -> int:
+        return sum(s.ready for s in self.by_type.values())
+
+    @property
+    def scheduled(self) -> int:
+        return sum(s.scheduled for s in self.by_type.values())
+
+    @property
+    def running(self) -> int:
+        return sum(s.running for s in self.by_type.values())
+
+
+class EnqueueOptions(BaseModel):
+    """Options of one enqueued job."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dedupe_key: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^[^\s{}|]+$")
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    delay_s: float = Field(default=0.0, ge=0, le=30 * 86_400)
+    correlation_id: str | None = Field(default=None, max_length=128)

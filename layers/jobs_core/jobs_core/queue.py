@@ -1,0 +1,470 @@
+"""The queue operations; the only caller of the Lua scripts.
+
+Every public method is one Redis command (one script), whatever the backend.
+The job record is written at enqueue and at settle time only: claiming moves
+timeline entries and never rewrites records, which keeps a job's whole life
+(enqueue, claim, complete) at about five billed commands.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+from ulid import ULID
+
+from . import scripts
+from .backends import Backend, ScriptArg, backend_from_settings
+from .backoff import backoff_delay
+from .clock import Clock, SystemClock
+from .config import Settings
+from .errors import (
+    LeaseLostError,
+    PayloadTooLargeError,
+    PayloadValidationError,
+    UnknownJobTypeError,
+)
+from .keys import QueueKeys
+from .models import (
+    PAYLOAD_MODELS,
+    ClaimedJob,
+    EnqueueOptions,
+    Job,
+    JobState,
+    JobType,
+    QueueStats,
+    TypeStats,
+)
+from .payloads import Payload
+
+# Lua's unpack() takes at most ~8000 values; 5 arguments per job keeps a call well under.
+MAX_JOBS_PER_CALL = 1000
+STATS_SCAN_CAP = 100_000
+MAX_ERROR_CHARS = 2000
+
+PayloadInput = Mapping[str, Any] | Payload
+JobSpec = (
+    tuple[JobType | str, PayloadInput]
+    | tuple[JobType | str, PayloadInput, EnqueueOptions | Mapping[str, Any]]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    ids: list[str]  # one per spec: the new id, or the id already queued under its dedupe key
+    processor_active: bool  # a processor held its marker (only read when asked)
+
+
+OutcomeKind = Literal["done", "retry", "dead", "release"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one claimed job; ``settle`` records many in one call."""
+
+    claimed: ClaimedJob
+    kind: OutcomeKind
+    error: str | None = None
+    delay_s: float | None = None  # retry only: overrides the backoff
+    started_ms: int | None = None
+
+
+def error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+
+
+class JobQueue:
+    """A Redis job queue with leases, retries, a dead-letter queue and dedupe.
+
+    >>> from jobs_core import JobQueue, Settings
+    >>> queue = JobQueue.from_settings(Settings())          # embedded Redis
+    >>> job_id = queue.enqueue_job("send_release_email", {
+    ...     "transactionId": "esc-123", "recipientEmail": "user@example.com", "amount": 10000,
+    ... }, dedupe_key="escrow-esc-123-release")
+    >>> [claimed] = queue.claim(limit=10)
+    >>> queue.complete(claimed)
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        rand: random.Random | None = None,
+    ) -> None:
+        self.backend = backend
+        self.settings = settings or Settings()
+        self.keys = QueueKeys(self.settings.namespace)
+        self._clock = clock or SystemClock()
+        self._rand = rand or random.Random()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> JobQueue:
+        return cls(backend_from_settings(settings), settings, clock=clock)
+
+    def now_ms(self) -> int:
+        return self._clock.now_ms()
+
+    # -- enqueue -------------------------------------------------------------------------
+
+    def enqueue_job(
+        self,
+        job_type: JobType | str,
+        payload: PayloadInput,
+        *,
+        dedupe_key: str | None = None,
+        max_attempts: int | None = None,
+        delay_s: float = 0.0,
+        correlation_id: str | None = None,
+    ) -> str:
+        """Validate and queue one job; return its id (or the id already queued under
+        ``dedupe_key`` within the dedupe window, in which case nothing is written)."""
+        options = _options(
+            dict(
+                dedupe_key=dedupe_key,
+                max_attempts=max_attempts,
+                delay_s=delay_s,
+                correlation_id=correlation_id,
+            )
+        )
+        return self.enqueue_batch([(job_type, payload, options)]).ids[0]
+
+    def enqueue_jobs(self, specs: Sequence[JobSpec]) -> list[str]:
+        """Queue several jobs in one round trip; each spec is ``(type, payload[, options])``.
+
+        All specs are validated first: one bad spec refuses the whole batch, nothing written.
+        """
+        return self.enqueue_batch(specs).ids
+
+    def enqueue_batch(self, specs: Sequence[JobSpec], *, read_marker: bool = False) -> EnqueueResult:
+        """``enqueue_jobs`` that can also report whether a processor is draining right now."""
+        now = self.now_ms()
+        jobs = [self._build_job(spec, now) for spec in specs]
+        ids: list[str] = []
+        active = False
+        for start in range(0, len(jobs), MAX_JOBS_PER_CALL):
+            chunk = jobs[start : start + MAX_JOBS_PER_CALL]
+            args: list[ScriptArg] = [
+                self.keys.prefix,
+                self.settings.dedupe_window_s,
+                "1" if read_marker and start == 0 else "0",
+            ]
+            for job in chunk:
+                args += [
+                    job.id,
+                    job.type.value,
+                    _ms(job.next_run_at),
+                    job.dedupe_key or "",
+                    job.to_record(),
+                ]
+            reply = self._run(scripts.ENQUEUE, [self.keys.timeline, self.keys.active], args)
+            active = active or bool(int(reply[0]))
+            ids += [str(i) for i in reply[1:]]
+        return EnqueueResult(ids, active)
+
+    def _build_job(self, spec: JobSpec, now_ms: int) -> Job:
+        job_type, payload = spec[0], spec[1]
+        options = _options(spec[2] if len(spec) == 3 else None)  # type: ignore[misc]
+        try:
+            jtype = JobType(job_type)
+        except ValueError:
+            raise UnknownJobTypeError(f"unknown job type {job_type!r}", field="type") from None
+        data = _validate_payload(jtype, payload)
+        size = len(json.dumps(data, separators=(",", ":")).encode())
+        if size > self.settings.max_payload_bytes:
+            raise PayloadTooLargeError(
+                f"payload is {size} bytes; the limit is {self.settings.max_payload_bytes}",
+                field="payload",
+            )
+        due = now_ms + int(options.delay_s * 1000)
+        return Job(
+            id=str(ULID.from_timestamp(now_ms / 1000)),
+            type=jtype,
+            payload=data,
+            state=JobState.SCHEDULED if due > now_ms else JobState.QUEUED,
+            max_attempts=options.max_attempts or self.settings.max_attempts,
+            created_at=_dt(now_ms),
+            next_run_at=_dt(due),
+            dedupe_key=options.dedupe_key,
+            correlation_id=options.correlation_id,
+        )
+
+    # -- claim and settle ------------------------------------------------------------------
+
+    def claim(
+        self,
+        limit: int = 10,
+        *,
+        types: Iterable[JobType | str] | None = None,
+        lease_s: float | None = None,
+        hold_marker_s: float = 0.0,
+    ) -> list[ClaimedJob]:
+        """Lease up to ``limit`` due jobs (all types, or ``types``), oldest due first.
+
+        Expired leases found on the way are made due again (an attempt counted) or
+        dead-lettered. ``hold_marker_s`` > 0 also sets the processor-active marker.
+        """
+        if limit < 1:
+            return []
+        now = self.now_ms()
+        lease_ms = int((lease_s or self.settings.lease_s) * 1000)
+        token = secrets.token_hex(8)
+        wanted = "" if types is None else "|" + "|".join(JobType(t).value for t in types) + "|"
+        chunk = max(limit * 2, 32) if wanted else limit + 8
+        args: list[ScriptArg] = [
+            self.keys.prefix,
+            now,
+            now + lease_ms,
+            limit,
+            token,
+            wanted,
+            chunk,
+            max(chunk, 10_000 if wanted else chunk * 4),
+            "0",
+            int(hold_marker_s * 1000),
+            lease_ms,
+        ]
+        reply = self._run(
+            scripts.CLAIM,
+            [self.keys.timeline, self.keys.dead, self.keys.active],
+            args,
+            resend_flag_index=8,
+        )
+        deadline = _dt(now + lease_ms)
+        claimed = []
+        for raw in reply[2:]:
+            job = Job.from_record(raw, state=JobState.RUNNING)
+            claimed.append(
+                ClaimedJob(job=job, token=token, attempt=job.attempts + 1, lease_deadline=deadline)
+            )
+        return claimed
+
+    def complete(self, claimed: ClaimedJob, *, started_ms: int | None = None) -> None:
+        """Mark a leased job succeeded. Raises ``LeaseLostError`` if the lease was taken over."""
+        self._settle_one(Outcome(claimed, "done", started_ms=started_ms))
+
+    def fail(
+        self,
+        claimed: ClaimedJob,
+        error: BaseException | str,
+        *,
+        permanent: bool = False,
+        delay_s: float | None = None,
+    ) -> JobState:
+        """Record a failed attempt: retry later (backoff with full jitter, or ``delay_s``),
+        or, if ``permanent`` or out of attempts, move the job to the dead-letter queue.
+        Returns the job's new state (``scheduled`` or ``dead``)."""
+        text = error if isinstance(error, str) else error_text(error)
+        outcome = Outcome(claimed, "dead" if permanent else "retry", error=text, delay_s=delay_s)
+        return self._settle_one(outcome)
+
+    def release(self, claimed: ClaimedJob) -> None:
+        """Give back a leased job that was never started: due again at once, no attempt counted."""
+        self._settle_one(Outcome(claimed, "release"))
+
+    def _settle_one(self, outcome: Outcome) -> JobState:
+        [(state, code)] = self.settle([outcome])
+        scripts.check_settle_code(code, outcome.claimed.id)
+        return state
+
+    def settle(self, outcomes: Sequence[Outcome]) -> list[tuple[JobState, int]]:
+        """Record many outcomes in one call; per job ``(new state, settle code)``.
+
+        Unlike the single-job calls this does not raise on a lost lease: the code says
+        so (``SettleCode.LEASE_LOST``) and nothing was written for that job.
+        """
+        if not outcomes:
+            return []
+        now = self.now_ms()
+        args: list[ScriptArg] = [self.keys.prefix, now, self.settings.retention_s]
+        states: list[JobState] = []
+        for outcome in outcomes:
+            action, record, score, state = self._settlement(outcome, now)
+            c = outcome.claimed
+            args += [c.id, c.job.type.value, c.token, action, record, score]
+            states.append(state)
+        codes = self._run(scripts.SETTLE, [self.keys.timeline, self.keys.dead], args)
+        return [(s, int(code)) for s, code in zip(states, codes, strict=True)]
+
+    def _settlement(self, outcome: Outcome, now: int) -> tuple[str, str, int, JobState]:
+        claimed, job = outcome.claimed, outcome.claimed.job
+        if outcome.kind == "release":
+            return "release", "", _ms(job.next_run_at), JobState.QUEUED
+        started = outcome.started_ms or now
+        common: dict[str, Any] = {
+            "attempts": claimed.attempt,
+            "started_at": _dt(started),
+            "settled_by": claimed.token,
+        }
+        kind = outcome.kind
+        if kind == "retry" and claimed.attempt >= job.max_attempts:
+            kind = "dead"
+        if kind == "done":
+            update = {**common, "state": JobState.SUCCEEDED, "finished_at": _dt(now)}
+            return "done", job.model_copy(update=update).to_record(), now, JobState.SUCCEEDED
+        if kind == "dead":
+            update = {
+                **common,
+                "state": JobState.DEAD,
+                "finished_at": _dt(now),
+                "last_error": outcome.error,
+            }
+            return "dead", job.model_copy(update=update).to_record(), now, JobState.DEAD
+        delay = outcome.delay_s
+        if delay is None:
+            delay = backoff_delay(
+                claimed.attempt,
+                base_s=self.settings.backoff_base_s,
+                cap_s=self.settings.backoff_cap_s,
+                rand=self._rand,
+            )
+        due = now + int(delay * 1000)
+        update = {
+            **common,
+            "state": JobState.SCHEDULED,
+            "next_run_at": _dt(due),
+            "last_error": outcome.error,
+        }
+        return "retry", job.model_copy(update=update).to_record(), due, JobState.SCHEDULED
+
+    def extend_leases(self, claimed: Sequence[ClaimedJob], lease_s: float) -> list[bool]:
+        """Push the lease deadline of held jobs to now + ``lease_s``; False where lost."""
+        if not claimed:
+            return []
+        deadline = self.now_ms() + int(lease_s * 1000)
+        args: list[ScriptArg] = [deadline]
+        args += [f"{c.job.type.value}|{c.id}|{c.token}" for c in claimed]
+        codes = self._run(scripts.EXTEND, [self.keys.timeline], args)
+        return [int(code) == scripts.SettleCode.SETTLED for code in codes]
+
+    def extend_lease(self, claimed: ClaimedJob, lease_s: float | None = None) -> ClaimedJob:
+        """Lengthen one lease for a long job; raises ``LeaseLostError`` if it was lost."""
+        seconds = lease_s or self.settings.lease_s
+        if not self.extend_leases([claimed], seconds)[0]:
+            raise LeaseLostError(claimed.id)
+        deadline = _dt(self.now_ms() + int(seconds * 1000))
+        return claimed.model_copy(update={"lease_deadline": deadline})
+
+    # -- inspection and the dead-letter queue ----------------------------------------------
+
+    def get_job_status(self, job_id: str) -> Job | None:
+        """The job as it stands now, or None once its record has expired (or never existed)."""
+        raw, due = self._run(scripts.STATUS, [self.keys.timeline], [self.keys.prefix, job_id])
+        if raw is None:
+            return None
+        job = Job.from_record(raw)
+        if job.state in (JobState.QUEUED, JobState.SCHEDULED):
+            if due is None:
+                return job.model_copy(update={"state": JobState.RUNNING})
+            ready = int(float(due)) <= self.now_ms()
+            return job.model_copy(update={"state": JobState.QUEUED if ready else JobState.SCHEDULED})
+        return job
+
+    def get_queue_stats(self) -> QueueStats:
+        """Depth per type (ready, scheduled, running), dead-letter size, oldest ready age."""
+        now = self.now_ms()
+        reply = self._run(
+            scripts.STATS, [self.keys.timeline, self.keys.dead], [now, STATS_SCAN_CAP]
+        )
+        dead, total, oldest = int(reply[0]), int(reply[1]), int(reply[2])
+        by_type = {t: TypeStats() for t in JobType}
+        rest = reply[3:]
+        for i in range(0, len(rest), 4):
+            name = str(rest[i])
+            if name in JobType._value2member_map_:
+                by_type[JobType(name)] = TypeStats(
+                    ready=int(rest[i + 1]), scheduled=int(rest[i + 2]), running=int(rest[i + 3])
+                )
+        return QueueStats(
+            by_type=by_type,
+            dead_letter=dead,
+            oldest_ready_age_s=max(0.0, (now - oldest) / 1000) if oldest >= 0 else 0.0,
+            truncated=total > STATS_SCAN_CAP,
+        )
+
+    def get_dead_letter_jobs(self, limit: int = 100, *, offset: int = 0) -> list[Job]:
+        """Dead-lettered jobs, newest first, with their last error."""
+        reply = self._run(scripts.LIST_DEAD, [self.keys.dead], [self.keys.prefix, offset, limit])
+        return [Job.from_record(raw) for raw in reply]
+
+    def replay_dead_letter(
+        self, job_ids: Sequence[str] | None = None, *, limit: int = 100
+    ) -> list[str]:
+        """Queue dead-lettered jobs again with fresh attempts: the given ids, or the oldest
+        ``limit``. Returns the ids replayed."""
+        args: list[ScriptArg] = [self.keys.prefix, self.now_ms(), limit, *(job_ids or [])]
+        return [str(i) for i in self._run(scripts.REPLAY_DEAD, [self.keys.timeline, self.keys.dead], args)]
+
+    def purge_dead_letter(self, job_ids: Sequence[str] | None = None, *, limit: int = 1000) -> int:
+        """Delete dead-lettered jobs for good: the given ids, or the oldest ``limit``."""
+        args: list[ScriptArg] = [self.keys.prefix, limit, *(job_ids or [])]
+        return int(self._run(scripts.PURGE_DEAD, [self.keys.dead], args))
+
+    def _run(
+        self,
+        script: scripts.Script,
+        keys: Sequence[str],
+        args: list[ScriptArg],
+        *,
+        resend_flag_index: int | None = None,
+    ) -> Any:
+        return scripts.run(
+            self.backend,
+            script,
+            keys,
+            args,
+            retries=self.settings.request_retries,
+            resend_flag_index=resend_flag_index,
+        )
+
+
+def _options(raw: EnqueueOptions | Mapping[str, Any] | None) -> EnqueueOptions:
+    if isinstance(raw, EnqueueOptions):
+        return raw
+    values = {k: v for k, v in (raw or {}).items() if v is not None}
+    try:
+        return EnqueueOptions.model_validate(values)
+    except ValidationError as exc:
+        raise _validation_error(exc, "options") from None
+
+
+def _validate_payload(job_type: JobType, payload: PayloadInput) -> dict[str, Any]:
+    model = PAYLOAD_MODELS[job_type]
+    if isinstance(payload, BaseModel):
+        if not isinstance(payload, model):
+            raise PayloadValidationError(
+                f"{job_type.value} takes a {model.__name__}, not {type(payload).__name__}",
+                field="payload",
+            )
+        return payload.model_dump(mode="json", exclude_none=True)
+    if not isinstance(payload, Mapping):
+        raise PayloadValidationError("payload must be a JSON object", field="payload")
+    try:
+        validated = model.model_validate(dict(payload))
+    except ValidationError as exc:
+        raise _validation_error(exc, "payload") from None
+    return validated.model_dump(mode="json", exclude_none=True)
+
+
+def _validation_error(exc: ValidationError, root: str) -> PayloadValidationError:
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    field = ".".join([root, *(str(part) for part in first["loc"])])
+    return PayloadValidationError(
+        f"{field}: {first['msg']}", field=field, errors=[dict(e) for e in errors]
+    )
+
+
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)

@@ -1,0 +1,89 @@
+"""The Lua scripts: loading, running (EVALSHA, EVAL on NOSCRIPT), resending, return codes.
+
+Each ``lua/<name>.lua`` is one atomic queue operation and opens with a header
+listing its KEYS, ARGV and return value. A call is one Redis command. A call that
+fails transiently (connection, timeout, 5xx) is resent a few times with short
+delays; every script is written so a resend cannot double its effect, and the
+claim script is told when it is a resend so it returns the first claim's jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from importlib import resources
+from typing import Any
+
+from .backends.base import Backend, ScriptArg
+from .errors import BackendError, LeaseLostError, ScriptNotLoadedError
+
+RESEND_DELAYS_S = (0.05, 0.2, 0.5)
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    name: str
+    source: str
+    sha: str
+
+    @classmethod
+    def load(cls, name: str) -> Script:
+        source = resources.files(__package__).joinpath(f"lua/{name}.lua").read_text("utf-8")
+        return cls(name, source, hashlib.sha1(source.encode()).hexdigest())  # noqa: S324
+
+
+ENQUEUE = Script.load("enqueue_jobs")
+CLAIM = Script.load("claim_jobs")
+SETTLE = Script.load("settle_jobs")
+EXTEND = Script.load("extend_leases")
+STATUS = Script.load("job_status")
+STATS = Script.load("queue_stats")
+LIST_DEAD = Script.load("list_dead")
+REPLAY_DEAD = Script.load("replay_dead")
+PURGE_DEAD = Script.load("purge_dead")
+
+
+def run(
+    backend: Backend,
+    script: Script,
+    keys: Sequence[str],
+    args: list[ScriptArg],
+    *,
+    retries: int = 2,
+    resend_flag_index: int | None = None,
+) -> Any:
+    """Run ``script`` as one command; resend up to ``retries`` times on transient errors.
+
+    ``resend_flag_index`` names the argument that is set to ``"1"`` on a resend.
+    """
+    attempt = 0
+    while True:
+        try:
+            try:
+                return backend.evalsha(script.sha, keys, args)
+            except ScriptNotLoadedError:
+                return backend.eval(script.source, keys, args)
+        except BackendError as exc:
+            if not exc.transient or attempt >= min(retries, len(RESEND_DELAYS_S)):
+                raise
+            time.sleep(RESEND_DELAYS_S[attempt])
+            attempt += 1
+            if resend_flag_index is not None:
+                args[resend_flag_index] = "1"
+
+
+class SettleCode(IntEnum):
+    """Per-job codes returned by ``settle_jobs.lua`` and ``extend_leases.lua``."""
+
+    LEASE_LOST = 0
+    SETTLED = 1
+    ALREADY_SETTLED = 2  # a resend of a settle that was applied
+
+
+def check_settle_code(code: int, job_id: str) -> None:
+    """The one place that turns a settle code into an exception."""
+    if SettleCode(int(code)) is SettleCode.LEASE_LOST:
+        raise LeaseLostError(job_id)
