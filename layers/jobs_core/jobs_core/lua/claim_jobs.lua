@@ -36,7 +36,7 @@ local function reap(member, jtype, id)
   redis.call('ZREM', tl, member)
   local key = prefix .. 'job:' .. id
   local raw = redis.call('GET', key)
-  if not raw then return end
+  if not raw then return false end
   local rec = cjson.decode(raw)
   rec.attempts = rec.attempts + 1
   rec.last_error = 'LeaseExpired: the processor holding the job stopped or ran out of time'
@@ -52,6 +52,7 @@ local function reap(member, jtype, id)
   end
   redis.call('SET', key, cjson.encode(rec))
   reaped = reaped + 1
+  return rec.state == 'queued'
 end
 
 local members, ids, types = {}, {}, {}
@@ -63,11 +64,15 @@ while #ids < limit and offset < cap do
     local jtype = string.sub(m, 1, bar - 1)
     local rest = string.sub(m, bar + 1)
     local bar2 = string.find(rest, '|', 1, true)
+    local id = rest
     if bar2 then
-      reap(m, jtype, string.sub(rest, 1, bar2 - 1))
-    elseif #ids < limit and (wanted == '' or string.find(wanted, '|' .. jtype .. '|', 1, true)) then
+      id = string.sub(rest, 1, bar2 - 1)
+      -- A reaped job that is due again can be claimed right here, like any other.
+      if reap(m, jtype, id) then m = jtype .. '|' .. id else id = nil end
+    end
+    if id and #ids < limit and (wanted == '' or string.find(wanted, '|' .. jtype .. '|', 1, true)) then
       members[#members + 1] = m
-      ids[#ids + 1] = rest
+      ids[#ids + 1] = id
       types[#types + 1] = jtype
     end
   end

@@ -1,0 +1,100 @@
+"""One behaviour suite, every backend: fakeredis, redis-py on a real redis-server, and the
+real upstash-redis SDK over HTTP in front of that same server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+
+from jobs_core import JobQueue, ManualClock, RedisBackend, Settings
+from jobs_core.backends.base import Backend, ScriptArg
+from jobs_core.backends.upstash import UpstashBackend
+from tests.support.upstash_server import UpstashServer
+
+BACKENDS = ["memory", "redis", "upstash"]
+
+
+class CountingBackend:
+    """Wraps a backend and counts round trips (each evalsha/eval is one request)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.round_trips = 0
+
+    def evalsha(self, sha: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        self.round_trips += 1
+        return self.inner.evalsha(sha, keys, args)
+
+    def eval(self, source: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        self.round_trips += 1
+        return self.inner.eval(source, keys, args)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class QueueRig:
+    """A queue under test plus a raw redis-py view of the same data."""
+
+    def __init__(self, queue: JobQueue, counter: CountingBackend, raw: redis.Redis, clock: ManualClock) -> None:
+        self.queue = queue
+        self.counter = counter
+        self.raw = raw
+        self.clock = clock
+
+    def keys_written(self) -> list[str]:
+        return sorted(self.raw.scan_iter(match=self.queue.keys.prefix + "*"))
+
+
+@pytest.fixture(scope="session")
+def memory_server() -> fakeredis.FakeServer:
+    return fakeredis.FakeServer()
+
+
+def make_rig(
+    kind: str,
+    request: pytest.FixtureRequest,
+    *,
+    settings: Settings | None = None,
+) -> Iterator[QueueRig]:
+    base = settings or Settings()
+    # A unique namespace per test isolates it without flushing anything.
+    values = {f: getattr(base, f) for f in base.__dataclass_fields__}
+    values["namespace"] = f"t-{uuid.uuid4().hex[:10]}"
+    values["backend"] = "memory"
+    settings = Settings(**values)
+    raw: redis.Redis
+    if kind == "memory":
+        server = request.getfixturevalue("memory_server")
+        raw = fakeredis.FakeRedis(server=server, decode_responses=True)
+        inner: Backend = RedisBackend(fakeredis.FakeRedis(server=server, decode_responses=True), name="memory")
+    elif kind == "redis":
+        url = request.getfixturevalue("redis_url")
+        raw = redis.Redis.from_url(url, decode_responses=True)
+        inner = RedisBackend.from_url(url, timeout_s=5)
+    else:
+        up: UpstashServer = request.getfixturevalue("upstash_server")
+        up.reset()
+        raw = redis.Redis.from_url(up.redis_url, decode_responses=True)
+        inner = UpstashBackend.from_credentials(up.url, up.token, timeout_s=5)
+    clock = ManualClock()
+    counter = CountingBackend(inner)
+    yield QueueRig(JobQueue(counter, settings, clock=clock), counter, raw, clock)
+    inner.close()
+    raw.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def rig(request: pytest.FixtureRequest) -> Iterator[QueueRig]:
+    yield from make_rig(request.param, request)
+
+
+@pytest.fixture
+def queue(rig: QueueRig) -> JobQueue:
+    return rig.queue

@@ -1,0 +1,161 @@
+"""Enqueue: ids, dedupe, batches in one round trip, and bad input that writes nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs_core import (
+    EnqueueOptions,
+    JobState,
+    JobType,
+    PayloadTooLargeError,
+    PayloadValidationError,
+    UnknownJobTypeError,
+)
+from tests.contract.conftest import QueueRig
+
+RELEASE = {"transactionId": "esc-123", "recipientEmail": "user@example.com", "amount": 10000}
+
+
+def test_documented_example_enqueues_with_camel_case_payload(rig: QueueRig) -> None:
+    job_id = rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="escrow-esc-123-release")
+
+    job = rig.queue.get_job_status(job_id)
+    assert job is not None
+    assert job.state is JobState.QUEUED
+    assert job.type is JobType.SEND_RELEASE_EMAIL
+    assert job.payload == {
+        "transaction_id": "esc-123",
+        "recipient_email": "user@example.com",
+        "amount": 10000,
+        "currency": "USD",
+    }
+    assert job.attempts == 0 and job.max_attempts == 3
+    assert job.dedupe_key == "escrow-esc-123-release"
+
+
+def test_ids_are_time_sortable(rig: QueueRig) -> None:
+    first = rig.queue.enqueue_job("send_release_email", RELEASE)
+    rig.clock.advance(0.002)
+    second = rig.queue.enqueue_job("send_release_email", RELEASE)
+    assert len(first) == 26 and first < second
+
+
+def test_single_enqueue_is_one_round_trip(rig: QueueRig) -> None:
+    rig.queue.enqueue_job("send_release_email", RELEASE)  # loads the script (NOSCRIPT + EVAL)
+    before = rig.counter.round_trips
+    rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="k-1")
+    assert rig.counter.round_trips - before == 1
+
+
+def test_duplicate_dedupe_key_returns_existing_id_and_writes_nothing(rig: QueueRig) -> None:
+    first = rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="escrow-esc-123-release")
+    keys_before = rig.keys_written()
+    second = rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="escrow-esc-123-release")
+
+    assert second == first
+    assert rig.keys_written() == keys_before
+    assert rig.queue.get_queue_stats().ready == 1
+
+
+def test_dedupe_key_expires_after_its_window(rig: QueueRig) -> None:
+    rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="k")
+    dedupe_key = rig.queue.keys.dedupe("k")
+    ttl = rig.raw.ttl(dedupe_key)
+    assert 0 < ttl <= rig.queue.settings.dedupe_window_s
+
+    rig.raw.delete(dedupe_key)  # what the TTL does when the window ends
+    assert rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="k") != ""
+    assert rig.queue.get_queue_stats().ready == 2
+
+
+def test_three_job_batch_is_one_round_trip_with_dedupe_per_job(rig: QueueRig) -> None:
+    rig.queue.enqueue_jobs([("audit_log_created", {"transactionId": "e", "action": "a", "actor": "x"})])
+    before = rig.counter.round_trips
+    ids = rig.queue.enqueue_jobs(
+        [
+            ("send_release_email", RELEASE, {"dedupe_key": "esc-1-release-email"}),
+            (
+                "webhook_escrow_status_changed",
+                {
+                    "transactionId": "esc-1",
+                    "webhookUrl": "https://partner.example.com/hooks",
+                    "webhookSecretRef": "partner-1",
+                    "status": "released",
+                },
+                EnqueueOptions(dedupe_key="esc-1-release-webhook"),
+            ),
+            ("send_release_email", RELEASE, {"dedupe_key": "esc-1-release-email"}),
+        ]
+    )
+    assert rig.counter.round_trips - before == 1
+    assert ids[0] == ids[2] != ids[1]
+    stats = rig.queue.get_queue_stats()
+    assert stats.by_type[JobType.SEND_RELEASE_EMAIL].ready == 1
+    assert stats.by_type[JobType.WEBHOOK_ESCROW_STATUS_CHANGED].ready == 1
+
+
+def test_delayed_job_is_scheduled_until_due(rig: QueueRig) -> None:
+    job_id = rig.queue.enqueue_job("send_release_email", RELEASE, delay_s=30)
+    assert rig.queue.get_job_status(job_id).state is JobState.SCHEDULED  # type: ignore[union-attr]
+    assert rig.queue.claim(10) == []
+    assert rig.queue.get_queue_stats().scheduled == 1
+
+    rig.clock.advance(30)
+    assert rig.queue.get_job_status(job_id).state is JobState.QUEUED  # type: ignore[union-attr]
+    [claimed] = rig.queue.claim(10)
+    assert claimed.id == job_id
+
+
+@pytest.mark.parametrize(
+    ("job_type", "payload", "error", "field"),
+    [
+        ("send_birthday_card", RELEASE, UnknownJobTypeError, "type"),
+        ("send_release_email", {**RELEASE, "amount": -5}, PayloadValidationError, "payload.amount"),
+        ("send_release_email", {**RELEASE, "recipientEmail": "nope"}, PayloadValidationError, "payload.recipientEmail"),
+        ("send_release_email", {**RELEASE, "colour": "red"}, PayloadValidationError, "payload.colour"),
+        ("send_release_email", {"transactionId": "esc-1", "amount": 1}, PayloadValidationError, "payload.recipientEmail"),
+        ("send_release_email", ["not", "an", "object"], PayloadValidationError, "payload"),
+    ],
+)
+def test_bad_input_raises_typed_error_and_writes_nothing(
+    rig: QueueRig, job_type: str, payload: object, error: type[Exception], field: str
+) -> None:
+    with pytest.raises(error) as info:
+        rig.queue.enqueue_job(job_type, payload)  # type: ignore[arg-type]
+    assert info.value.field == field  # type: ignore[attr-defined]
+    assert rig.keys_written() == []
+    assert rig.counter.round_trips == 0
+
+
+def test_oversized_payload_is_refused(rig: QueueRig) -> None:
+    payload = {"transactionId": "esc-1", "action": "x", "actor": "a" * 200, "requestId": "r" * 70_000}
+    with pytest.raises(PayloadTooLargeError):
+        rig.queue.enqueue_job("audit_log_created", payload)
+    assert rig.keys_written() == []
+
+
+def test_one_bad_spec_refuses_the_whole_batch(rig: QueueRig) -> None:
+    with pytest.raises(PayloadValidationError):
+        rig.queue.enqueue_jobs([("send_release_email", RELEASE), ("send_release_email", {"amount": 1})])
+    assert rig.keys_written() == []
+
+
+def test_bad_options_are_refused(rig: QueueRig) -> None:
+    with pytest.raises(PayloadValidationError) as info:
+        rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="has space")
+    assert info.value.field == "options.dedupe_key"
+    with pytest.raises(PayloadValidationError):
+        rig.queue.enqueue_job("send_release_email", RELEASE, max_attempts=0)
+    assert rig.keys_written() == []
+
+
+def test_all_keys_share_one_hash_tag(rig: QueueRig) -> None:
+    job_id = rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="d")
+    [claimed] = rig.queue.claim(1)
+    rig.queue.fail(claimed, "boom", permanent=True)
+    assert job_id
+    tag = "{" + rig.queue.settings.namespace + "}"
+    keys = rig.keys_written()
+    assert len(keys) >= 4  # timeline, dead, job, dedupe, claim
+    assert all(key.startswith(tag + ":") for key in keys)
