@@ -1,0 +1,54 @@
+"""The layer's Powertools logger, with every email address redacted.
+
+One ``Logger`` serves the whole layer and the functions that use it (they import
+``logger`` rather than building their own, so the redacting formatter is the one
+registered). The formatter redacts the *finished* JSON line, which covers the
+message, ``extra`` fields, appended keys and exception text alike:
+``jane.doe@example.com`` is logged as ``j***@example.com``.
+
+The service name comes from ``POWERTOOLS_SERVICE_NAME`` (Powertools reads it).
+
+    from jobs_core.logging import logger
+    logger.info("sent", extra={"to": "jane@example.com"})   # ... "to": "j***@example.com"
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.logging.types import LogRecord
+
+# Local part, "@", a dotted domain ending in a 2+ letter label. Deliberately broad: a
+# false positive costs a few masked characters, a miss leaks an address.
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9_%+\-])[A-Za-z0-9._%+\-]*"
+    r"@((?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,})"
+)
+
+
+def redact_emails(text: str) -> str:
+    """Mask every email-shaped substring, keeping its first character and its domain.
+
+    >>> redact_emails("to jane.doe+x@example.co.uk, cc bob@b.io")
+    'to j***@example.co.uk, cc b***@b.io'
+    """
+    if "@" not in text:
+        return text
+    return _EMAIL.sub(r"\1***@\2", text)
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON formatter whose output never holds a whole email address."""
+
+    def serialize(self, log: LogRecord) -> str:
+        return redact_emails(super().serialize(log))
+
+
+logger = Logger(logger_formatter=RedactingFormatter())
+
+__all__ = ["RedactingFormatter", "logger", "redact_emails"]
