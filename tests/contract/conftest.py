@@ -10,10 +10,10 @@ from typing import Any
 import fakeredis
 import pytest
 import redis
-
 from jobs_core import JobQueue, ManualClock, RedisBackend, Settings
 from jobs_core.backends.base import Backend, ScriptArg
 from jobs_core.backends.upstash import UpstashBackend
+
 from tests.support.upstash_server import UpstashServer
 
 BACKENDS = ["memory", "redis", "upstash"]
@@ -42,7 +42,9 @@ class CountingBackend:
 class QueueRig:
     """A queue under test plus a raw redis-py view of the same data."""
 
-    def __init__(self, queue: JobQueue, counter: CountingBackend, raw: redis.Redis, clock: ManualClock) -> None:
+    def __init__(
+        self, queue: JobQueue, counter: CountingBackend, raw: redis.Redis, clock: ManualClock
+    ) -> None:
         self.queue = queue
         self.counter = counter
         self.raw = raw
@@ -73,7 +75,9 @@ def make_rig(
     if kind == "memory":
         server = request.getfixturevalue("memory_server")
         raw = fakeredis.FakeRedis(server=server, decode_responses=True)
-        inner: Backend = RedisBackend(fakeredis.FakeRedis(server=server, decode_responses=True), name="memory")
+        inner: Backend = RedisBackend(
+            fakeredis.FakeRedis(server=server, decode_responses=True), name="memory"
+        )
     elif kind == "redis":
         url = request.getfixturevalue("redis_url")
         raw = redis.Redis.from_url(url, decode_responses=True)

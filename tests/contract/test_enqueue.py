@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from jobs_core import (
     EnqueueOptions,
     JobState,
@@ -12,13 +11,16 @@ from jobs_core import (
     PayloadValidationError,
     UnknownJobTypeError,
 )
+
 from tests.contract.conftest import QueueRig
 
 RELEASE = {"transactionId": "esc-123", "recipientEmail": "user@example.com", "amount": 10000}
 
 
 def test_documented_example_enqueues_with_camel_case_payload(rig: QueueRig) -> None:
-    job_id = rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="escrow-esc-123-release")
+    job_id = rig.queue.enqueue_job(
+        "send_release_email", RELEASE, dedupe_key="escrow-esc-123-release"
+    )
 
     job = rig.queue.get_job_status(job_id)
     assert job is not None
@@ -49,9 +51,13 @@ def test_single_enqueue_is_one_round_trip(rig: QueueRig) -> None:
 
 
 def test_duplicate_dedupe_key_returns_existing_id_and_writes_nothing(rig: QueueRig) -> None:
-    first = rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="escrow-esc-123-release")
+    first = rig.queue.enqueue_job(
+        "send_release_email", RELEASE, dedupe_key="escrow-esc-123-release"
+    )
     keys_before = rig.keys_written()
-    second = rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="escrow-esc-123-release")
+    second = rig.queue.enqueue_job(
+        "send_release_email", RELEASE, dedupe_key="escrow-esc-123-release"
+    )
 
     assert second == first
     assert rig.keys_written() == keys_before
@@ -70,7 +76,9 @@ def test_dedupe_key_expires_after_its_window(rig: QueueRig) -> None:
 
 
 def test_three_job_batch_is_one_round_trip_with_dedupe_per_job(rig: QueueRig) -> None:
-    rig.queue.enqueue_jobs([("audit_log_created", {"transactionId": "e", "action": "a", "actor": "x"})])
+    rig.queue.enqueue_jobs(
+        [("audit_log_created", {"transactionId": "e", "action": "a", "actor": "x"})]
+    )
     before = rig.counter.round_trips
     ids = rig.queue.enqueue_jobs(
         [
@@ -112,9 +120,24 @@ def test_delayed_job_is_scheduled_until_due(rig: QueueRig) -> None:
     [
         ("send_birthday_card", RELEASE, UnknownJobTypeError, "type"),
         ("send_release_email", {**RELEASE, "amount": -5}, PayloadValidationError, "payload.amount"),
-        ("send_release_email", {**RELEASE, "recipientEmail": "nope"}, PayloadValidationError, "payload.recipientEmail"),
-        ("send_release_email", {**RELEASE, "colour": "red"}, PayloadValidationError, "payload.colour"),
-        ("send_release_email", {"transactionId": "esc-1", "amount": 1}, PayloadValidationError, "payload.recipientEmail"),
+        (
+            "send_release_email",
+            {**RELEASE, "recipientEmail": "nope"},
+            PayloadValidationError,
+            "payload.recipientEmail",
+        ),
+        (
+            "send_release_email",
+            {**RELEASE, "colour": "red"},
+            PayloadValidationError,
+            "payload.colour",
+        ),
+        (
+            "send_release_email",
+            {"transactionId": "esc-1", "amount": 1},
+            PayloadValidationError,
+            "payload.recipientEmail",
+        ),
         ("send_release_email", ["not", "an", "object"], PayloadValidationError, "payload"),
     ],
 )
@@ -129,7 +152,12 @@ def test_bad_input_raises_typed_error_and_writes_nothing(
 
 
 def test_oversized_payload_is_refused(rig: QueueRig) -> None:
-    payload = {"transactionId": "esc-1", "action": "x", "actor": "a" * 200, "requestId": "r" * 70_000}
+    payload = {
+        "transactionId": "esc-1",
+        "action": "x",
+        "actor": "a" * 200,
+        "requestId": "r" * 70_000,
+    }
     with pytest.raises(PayloadTooLargeError):
         rig.queue.enqueue_job("audit_log_created", payload)
     assert rig.keys_written() == []
@@ -137,7 +165,9 @@ def test_oversized_payload_is_refused(rig: QueueRig) -> None:
 
 def test_one_bad_spec_refuses_the_whole_batch(rig: QueueRig) -> None:
     with pytest.raises(PayloadValidationError):
-        rig.queue.enqueue_jobs([("send_release_email", RELEASE), ("send_release_email", {"amount": 1})])
+        rig.queue.enqueue_jobs(
+            [("send_release_email", RELEASE), ("send_release_email", {"amount": 1})]
+        )
     assert rig.keys_written() == []
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from jobs_core import JobState, JobType, LeaseLostError, Outcome, SettleCode
+
 from tests.contract.conftest import QueueRig
 
 RELEASE = {"transactionId": "esc-1", "recipientEmail": "user@example.com", "amount": 10000}
@@ -89,7 +89,9 @@ def test_retryable_failure_backs_off_then_dead_letters(rig: QueueRig) -> None:
         job = rig.queue.get_job_status(job_id)
         assert job is not None and job.state is JobState.SCHEDULED and job.attempts == attempt
         assert job.last_error == "RuntimeError: smtp down"
-        cap = min(rig.queue.settings.backoff_cap_s, rig.queue.settings.backoff_base_s * 2 ** (attempt - 1))
+        cap = min(
+            rig.queue.settings.backoff_cap_s, rig.queue.settings.backoff_base_s * 2 ** (attempt - 1)
+        )
         wait = job.next_run_at.timestamp() * 1000 - rig.clock.now_ms()
         assert 0 <= wait <= cap * 1000 + 1
         rig.clock.advance(cap + 0.01)
@@ -212,8 +214,16 @@ def test_queue_stats_counts_and_oldest_age(rig: QueueRig) -> None:
     rig.clock.advance(10)
 
     stats = rig.queue.get_queue_stats()
-    assert stats.by_type[JobType.AUDIT_LOG_CREATED].model_dump() == {"ready": 1, "scheduled": 0, "running": 1}
-    assert stats.by_type[JobType.SEND_RELEASE_EMAIL].model_dump() == {"ready": 1, "scheduled": 1, "running": 0}
+    assert stats.by_type[JobType.AUDIT_LOG_CREATED].model_dump() == {
+        "ready": 1,
+        "scheduled": 0,
+        "running": 1,
+    }
+    assert stats.by_type[JobType.SEND_RELEASE_EMAIL].model_dump() == {
+        "ready": 1,
+        "scheduled": 1,
+        "running": 0,
+    }
     assert stats.dead_letter == 0
     assert stats.oldest_ready_age_s == pytest.approx(10.0)
 

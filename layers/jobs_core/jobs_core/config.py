@@ -20,9 +20,9 @@ ENV_BACKEND = "JOBS_BACKEND"
 ENV_NAMESPACE = "JOBS_NAMESPACE"
 ENV_REDIS_URL = "REDIS_URL"
 ENV_UPSTASH_URL = "UPSTASH_REDIS_REST_URL"
-ENV_UPSTASH_TOKEN = "UPSTASH_REDIS_REST_TOKEN"
+ENV_UPSTASH_TOKEN = "UPSTASH_REDIS_REST_TOKEN"  # noqa: S105
 ENV_KV_URL = "KV_REST_API_URL"  # the original system's names
-ENV_KV_TOKEN = "KV_REST_API_TOKEN"
+ENV_KV_TOKEN = "KV_REST_API_TOKEN"  # noqa: S105
 ENV_DEDUPE_WINDOW = "JOBS_DEDUPE_WINDOW_S"
 ENV_RETENTION = "JOBS_RETENTION_S"
 ENV_MAX_PAYLOAD = "JOBS_MAX_PAYLOAD_BYTES"
@@ -86,7 +86,9 @@ class Settings:
         if explicit in ("upstash", "redis", "memory"):
             backend = explicit  # type: ignore[assignment]
         elif explicit:
-            raise ConfigurationError(f"{ENV_BACKEND} must be upstash, redis or memory, not {explicit!r}")
+            raise ConfigurationError(
+                f"{ENV_BACKEND} must be upstash, redis or memory, not {explicit!r}"
+            )
         elif upstash_url and upstash_token:
             backend = "upstash"
         elif redis_url:

@@ -55,7 +55,11 @@ class PayloadValidationError(InvalidJobError):
     """The payload does not match its job type's model."""
 
     def __init__(
-        self, message: str, *, field: str | None = None, errors: list[dict[str, object]] | None = None
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: list[dict[str, object]] | None = None,
     ) -> None:
         self.errors = errors or []
         super().__init__(message, field=field)

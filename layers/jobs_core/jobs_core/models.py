@@ -175,7 +175,9 @@ class EnqueueOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    dedupe_key: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^[^\s{}|]+$")
+    dedupe_key: str | None = Field(
+        default=None, min_length=1, max_length=256, pattern=r"^[^\s{}|]+$"
+    )
     max_attempts: int | None = Field(default=None, ge=1, le=100)
     delay_s: float = Field(default=0.0, ge=0, le=30 * 86_400)
     correlation_id: str | None = Field(default=None, max_length=128)

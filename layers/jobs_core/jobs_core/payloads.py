@@ -15,7 +15,9 @@ from typing import Annotated
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
-EscrowId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+EscrowId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$", to_upper=True)]
 MinorUnits = Annotated[int, Field(gt=0, lt=10**12)]
 Reason = Annotated[str, StringConstraints(max_length=1000)]
@@ -125,7 +127,9 @@ class DisputeResolvedPayload(AmountPayload):
     buyer_email: EmailStr
     seller_email: EmailStr
     webhook_url: AnyHttpUrl | None = None
-    webhook_secret_ref: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    webhook_secret_ref: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = (
+        None
+    )
     note: Reason | None = None
 
 

@@ -143,7 +143,9 @@ class JobQueue:
         """
         return self.enqueue_batch(specs).ids
 
-    def enqueue_batch(self, specs: Sequence[JobSpec], *, read_marker: bool = False) -> EnqueueResult:
+    def enqueue_batch(
+        self, specs: Sequence[JobSpec], *, read_marker: bool = False
+    ) -> EnqueueResult:
         """``enqueue_jobs`` that can also report whether a processor is draining right now."""
         now = self.now_ms()
         jobs = [self._build_job(spec, now) for spec in specs]
@@ -171,7 +173,7 @@ class JobQueue:
 
     def _build_job(self, spec: JobSpec, now_ms: int) -> Job:
         job_type, payload = spec[0], spec[1]
-        options = _options(spec[2] if len(spec) == 3 else None)  # type: ignore[misc]
+        options = _options(spec[2] if len(spec) == 3 else None)
         try:
             jtype = JobType(job_type)
         except ValueError:
@@ -364,7 +366,9 @@ class JobQueue:
             if due is None:
                 return job.model_copy(update={"state": JobState.RUNNING})
             ready = int(float(due)) <= self.now_ms()
-            return job.model_copy(update={"state": JobState.QUEUED if ready else JobState.SCHEDULED})
+            return job.model_copy(
+                update={"state": JobState.QUEUED if ready else JobState.SCHEDULED}
+            )
         return job
 
     def get_queue_stats(self) -> QueueStats:
@@ -400,7 +404,10 @@ class JobQueue:
         """Queue dead-lettered jobs again with fresh attempts: the given ids, or the oldest
         ``limit``. Returns the ids replayed."""
         args: list[ScriptArg] = [self.keys.prefix, self.now_ms(), limit, *(job_ids or [])]
-        return [str(i) for i in self._run(scripts.REPLAY_DEAD, [self.keys.timeline, self.keys.dead], args)]
+        return [
+            str(i)
+            for i in self._run(scripts.REPLAY_DEAD, [self.keys.timeline, self.keys.dead], args)
+        ]
 
     def purge_dead_letter(self, job_ids: Sequence[str] | None = None, *, limit: int = 1000) -> int:
         """Delete dead-lettered jobs for good: the given ids, or the oldest ``limit``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from ..config import Settings
 from .base import Backend, ScriptArg
@@ -10,7 +11,7 @@ from .redis_tcp import RedisBackend
 
 
 @cache
-def _memory_server() -> object:
+def _memory_server() -> Any:
     import fakeredis
 
     return fakeredis.FakeServer()

@@ -75,7 +75,7 @@ class UpstashBackend:
         return self._call(lambda: self._client.eval(source, list(keys), [str(a) for a in args]))
 
     def close(self) -> None:
-        self._client.close()
+        self._client.close()  # type: ignore[no-untyped-call]
 
     def _call(self, fn: Callable[[], T]) -> T:
         try:

@@ -1,0 +1,42 @@
+"""Settings from the environment: backend choice, the original names, Lambda safety."""
+
+from __future__ import annotations
+
+import pytest
+from jobs_core import ConfigurationError, Settings
+
+
+def test_embedded_by_default_outside_lambda() -> None:
+    assert Settings.from_env({}).backend == "memory"
+
+
+def test_no_redis_inside_lambda_is_an_error_at_start() -> None:
+    with pytest.raises(ConfigurationError, match="no Redis configured inside Lambda"):
+        Settings.from_env({"AWS_LAMBDA_FUNCTION_NAME": "processor"})
+
+
+def test_upstash_variables_and_the_original_kv_names() -> None:
+    for url_var, token_var in (
+        ("UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN"),
+        ("KV_REST_API_URL", "KV_REST_API_TOKEN"),
+    ):
+        settings = Settings.from_env({url_var: "https://x.upstash.io", token_var: "tok"})
+        assert settings.backend == "upstash" and settings.upstash_token == "tok"
+        assert "tok" not in repr(settings)
+
+
+def test_redis_url_and_explicit_backend() -> None:
+    assert Settings.from_env({"REDIS_URL": "redis://h:6379/0"}).backend == "redis"
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"JOBS_BACKEND": "redis"})
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"JOBS_BACKEND": "sqlite"})
+
+
+def test_numeric_settings_are_checked() -> None:
+    settings = Settings.from_env({"JOBS_DEDUPE_WINDOW_S": "60", "JOBS_NAMESPACE": "prod"})
+    assert settings.dedupe_window_s == 60 and settings.namespace == "prod"
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"JOBS_RETENTION_S": "soon"})
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"JOBS_NAMESPACE": "a{b}"})
