@@ -1,0 +1,70 @@
+"""The escrow API's settings and the factory that builds its service from them.
+
+The handler calls ``build_service(os.environ)`` once, lazily, through a cached factory;
+tests pass their own mapping. Queue settings (``REDIS_URL``, ``UPSTASH_REDIS_REST_*``,
+``JOBS_*``) are read by ``jobs_core.Settings.from_env`` from the same mapping.
+
+=============================  =========================================================
+variable                       meaning
+=============================  =========================================================
+``ESCROW_TABLE_NAME``          the DynamoDB table (pk, sk, TTL ``expires_at``); required
+``STRIPE_API_KEY``             Stripe secret key (local work)
+``STRIPE_API_KEY_REF``         or its Secrets Manager / SSM name (AWS)
+``STRIPE_WEBHOOK_SECRET``      the webhook endpoint's signing secret (local work)
+``STRIPE_WEBHOOK_SECRET_REF``  or its Secrets Manager / SSM name (AWS)
+``STRIPE_API_BASE``            Stripe API base URL (the local Stripe server); default Stripe
+``STRIPE_TIMEOUT_S``           read timeout of one Stripe call (default 10)
+``ESCROW_LOCAL_MODE``          ``1``: allow ``http://localhost`` partner webhook URLs
+``AWS_ENDPOINT_URL_DYNAMODB``  (boto3's own) a local DynamoDB
+=============================  =========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+ENV_TABLE = "ESCROW_TABLE_NAME"
+ENV_STRIPE_KEY = "STRIPE_API_KEY"
+ENV_STRIPE_KEY_REF = "STRIPE_API_KEY_REF"
+ENV_WEBHOOK_SECRET = "STRIPE_WEBHOOK_SECRET"  # noqa: S105 (a variable name)
+ENV_WEBHOOK_SECRET_REF = "STRIPE_WEBHOOK_SECRET_REF"  # noqa: S105
+ENV_STRIPE_BASE = "STRIPE_API_BASE"
+ENV_STRIPE_TIMEOUT = "STRIPE_TIMEOUT_S"
+ENV_LOCAL_MODE = "ESCROW_LOCAL_MODE"
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    table_name: str
+    stripe_api_key: str | None = field(default=None, repr=False)
+    stripe_api_key_ref: str | None = None
+    stripe_webhook_secret: str | None = field(default=None, repr=False)
+    stripe_webhook_secret_ref: str | None = None
+    stripe_api_base: str | None = None
+    stripe_timeout_s: float = 10.0
+    local_mode: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ApiConfig:
+        from jobs_core import ConfigurationError
+
+        table = environ.get(ENV_TABLE, "").strip()
+        if not table:
+            raise ConfigurationError(f"{ENV_TABLE} is not set")
+        try:
+            timeout = float(environ.get(ENV_STRIPE_TIMEOUT) or 10.0)
+        except ValueError as exc:
+            raise ConfigurationError(f"{ENV_STRIPE_TIMEOUT}: {exc}") from exc
+        return cls(
+            table_name=table,
+            stripe_api_key=environ.get(ENV_STRIPE_KEY) or None,
+            stripe_api_key_ref=environ.get(ENV_STRIPE_KEY_REF) or None,
+            stripe_webhook_secret=environ.get(ENV_WEBHOOK_SECRET) or None,
+            stripe_webhook_secret_ref=environ.get(ENV_WEBHOOK_SECRET_REF) or None,
+            stripe_api_base=environ.get(ENV_STRIPE_BASE) or None,
+            stripe_timeout_s=timeout,
+            local_mode=environ.get(ENV_LOCAL_MODE, "").strip().lower() in _TRUE,
+        )

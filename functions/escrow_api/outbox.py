@@ -1,0 +1,205 @@
+"""The outbox: side-effect jobs written with the state change, enqueued after it, swept if lost.
+
+A transition writes its jobs (type, validated payload, dedupe key) to the table in the
+same DynamoDB transaction as the new state. After the commit the request enqueues them
+all with one ``enqueue_batch`` (one Redis round trip) and deletes the entries. When Redis
+is unreachable the request still succeeds and the entries stay; ``sweep_outbox``, which
+the processor runs every time, enqueues them later. Dedupe keys
+(``escrow-<id>-<event>-<job type>``) make a second enqueue of the same entry harmless.
+
+>>> from functions.escrow_api.outbox import sweep_outbox
+>>> report = sweep_outbox(store, queue)   # doctest: +SKIP
+>>> report.enqueued
+3
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from jobs_core import (
+    PAYLOAD_MODELS,
+    BackendError,
+    EnqueueResult,
+    InvalidJobError,
+    JobQueue,
+    JobSpec,
+    JobType,
+)
+
+logger = logging.getLogger(__name__)
+
+OUTBOX_SHARDS = 4  # outbox partitions; the sweep reads each (few, so each stays small)
+SWEEP_MIN_AGE_S = 30.0  # leave fresh entries to the request that wrote them
+SWEEP_LIMIT = 500
+ENQUEUE_CHUNK = 100
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One job to enqueue; ``payload`` is already validated against its job type's model."""
+
+    job_type: JobType
+    payload: Mapping[str, Any]
+    dedupe_key: str
+    escrow_id: str
+    created_ms: int
+    correlation_id: str | None = None
+
+    @property
+    def shard(self) -> int:
+        return outbox_shard(self.escrow_id)
+
+    @property
+    def sort_key(self) -> str:
+        return f"{self.created_ms:013d}#{self.dedupe_key}"
+
+    def spec(self) -> JobSpec:
+        options: dict[str, Any] = {"dedupe_key": self.dedupe_key}
+        if self.correlation_id:
+            options["correlation_id"] = self.correlation_id[:128]
+        return (self.job_type, dict(self.payload), options)
+
+
+def outbox_shard(escrow_id: str) -> int:
+    digest = hashlib.sha256(escrow_id.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % OUTBOX_SHARDS
+
+
+def dedupe_key(escrow_id: str, event: str, job_type: JobType) -> str:
+    return f"escrow-{escrow_id}-{event}-{job_type.value}"
+
+
+def make_entry(
+    job_type: JobType,
+    payload: Mapping[str, Any],
+    *,
+    escrow_id: str,
+    event: str,
+    now_ms: int,
+    correlation_id: str | None,
+) -> OutboxEntry:
+    """Validate ``payload`` now, so the outbox never holds a job the queue would refuse."""
+    model = PAYLOAD_MODELS[job_type].model_validate(dict(payload))
+    return OutboxEntry(
+        job_type=job_type,
+        payload=model.model_dump(mode="json", exclude_none=True),
+        dedupe_key=dedupe_key(escrow_id, event, job_type),
+        escrow_id=escrow_id,
+        created_ms=now_ms,
+        correlation_id=correlation_id,
+    )
+
+
+class OutboxStore(Protocol):
+    """The two table operations the outbox needs (``store.EscrowStore`` has them)."""
+
+    def pending_outbox(self, *, older_than_ms: int, limit: int) -> list[OutboxEntry]: ...
+
+    def delete_outbox(self, entries: Sequence[OutboxEntry]) -> None: ...
+
+
+Kicker = Callable[[], None]
+
+
+def dispatch(
+    entries: Sequence[OutboxEntry],
+    store: OutboxStore,
+    queue: JobQueue,
+    *,
+    kick: Kicker | None = None,
+) -> EnqueueResult | None:
+    """After a commit: enqueue every entry in one round trip, delete them, kick if idle.
+
+    Never raises for Redis or table trouble: the money has moved and the state is
+    committed, so the entries simply wait for the sweep. Returns None when nothing was
+    enqueued.
+    """
+    if not entries:
+        return None
+    try:
+        result = queue.enqueue_batch([e.spec() for e in entries], read_marker=True)
+    except BackendError as exc:
+        logger.warning(
+            "queue unreachable; the outbox keeps the jobs for the sweep",
+            extra={"backend": exc.backend, "jobs": len(entries), "error": str(exc)},
+        )
+        return None
+    except InvalidJobError:
+        logger.exception("an outbox entry was refused by the queue; it stays in the outbox")
+        return None
+    _delete_quietly(store, entries)
+    if not result.processor_active and kick is not None:
+        try:
+            kick()
+        except Exception:  # best effort: the processor's schedule drains the queue anyway
+            logger.warning("could not kick the processor", exc_info=True)
+    return result
+
+
+def _delete_quietly(store: OutboxStore, entries: Sequence[OutboxEntry]) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        store.delete_outbox(entries)
+    except (BotoCoreError, ClientError):
+        # The sweep will enqueue them again; their dedupe keys make that a no-op.
+        logger.warning("could not delete enqueued outbox entries", exc_info=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    found: int  # entries older than min_age_s
+    enqueued: int  # handed to the queue (a dedupe hit counts: the job is queued either way)
+    invalid: int  # refused by the queue's payload models; left in the outbox
+
+
+def sweep_outbox(
+    store: OutboxStore,
+    queue: JobQueue,
+    *,
+    min_age_s: float = SWEEP_MIN_AGE_S,
+    limit: int = SWEEP_LIMIT,
+    now_ms: int | None = None,
+) -> SweepReport:
+    """Enqueue the outbox entries older than ``min_age_s`` that no request enqueued, then
+    delete them. Safe to run at any time and concurrently: dedupe keys absorb repeats.
+
+    Raises ``BackendError`` when Redis is still unreachable (the entries stay).
+    """
+    now = queue.now_ms() if now_ms is None else now_ms
+    entries = store.pending_outbox(older_than_ms=now - int(min_age_s * 1000), limit=limit)
+    enqueued = invalid = 0
+    for start in range(0, len(entries), ENQUEUE_CHUNK):
+        chunk = entries[start : start + ENQUEUE_CHUNK]
+        try:
+            queue.enqueue_batch([e.spec() for e in chunk])
+        except InvalidJobError:
+            chunk, refused = _enqueue_one_by_one(queue, chunk)
+            invalid += refused
+        enqueued += len(chunk)
+        store.delete_outbox(chunk)
+    if entries:
+        logger.info("outbox swept", extra={"found": len(entries), "enqueued": enqueued})
+    return SweepReport(len(entries), enqueued, invalid)
+
+
+def _enqueue_one_by_one(
+    queue: JobQueue, chunk: Sequence[OutboxEntry]
+) -> tuple[list[OutboxEntry], int]:
+    done: list[OutboxEntry] = []
+    refused = 0
+    for entry in chunk:
+        try:
+            queue.enqueue_batch([entry.spec()])
+            done.append(entry)
+        except InvalidJobError:
+            refused += 1
+            logger.exception(
+                "outbox entry refused by the queue", extra={"dedupe": entry.dedupe_key}
+            )
+    return done, refused

@@ -1,0 +1,295 @@
+"""Stripe on the request path: PaymentIntents with manual capture, capture, cancel or refund.
+
+Every money-moving call carries an idempotency key derived from the escrow and the
+operation (``escrow-<id>-capture``, ``escrow-<id>-cancel``, ``escrow-<id>-refund``), so
+a retried request, a takeover after a crash, or a worker job for the same escrow makes
+Stripe act at most once. Stripe errors are translated once, here, into
+``PaymentGatewayError``; the service answers 502 and leaves the escrow as it was.
+
+The API key comes from ``STRIPE_API_KEY`` locally, or from Secrets Manager / SSM
+(``STRIPE_API_KEY_REF``, read through Powertools parameters and cached) in AWS.
+``stripe`` is imported here only, so nothing else pays for it at cold start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import stripe
+
+logger = logging.getLogger(__name__)
+
+SECRET_MAX_AGE_S = 300
+WEBHOOK_TOLERANCE_S = 300
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentIntentInfo:
+    id: str
+    client_secret: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    id: str
+    type: str
+    object: Mapping[str, Any]  # event.data.object as plain JSON
+
+
+class PaymentGatewayError(Exception):
+    """Stripe failed or refused. ``message`` is safe to show to the client."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        request_id: str | None = None,
+        idempotency_conflict: bool = False,
+        in_progress: bool = False,
+    ) -> None:
+        self.message = message
+        self.code = code
+        self.request_id = request_id
+        self.idempotency_conflict = idempotency_conflict
+        self.in_progress = in_progress
+        super().__init__(message)
+
+
+class WebhookSignatureError(Exception):
+    """The webhook is unsigned, wrongly signed, stale, or not a Stripe event."""
+
+
+class PaymentGateway(Protocol):
+    """What the escrow service needs from a payment provider."""
+
+    def create_payment_intent(
+        self,
+        *,
+        escrow_id: str,
+        amount: int,
+        currency: str,
+        description: str | None,
+        idempotency_key: str,
+    ) -> PaymentIntentInfo: ...
+
+    def capture(self, payment_intent_id: str, *, escrow_id: str) -> str:
+        """Capture the held amount; returns the Stripe action taken (``captured``)."""
+        ...
+
+    def cancel_or_refund(self, payment_intent_id: str, *, escrow_id: str) -> str:
+        """Give the buyer their money back: ``authorization_cancelled`` or ``refunded``."""
+        ...
+
+    def construct_event(self, payload: bytes, signature: str | None) -> WebhookEvent: ...
+
+
+def idempotency_key(escrow_id: str, operation: str) -> str:
+    """The Stripe idempotency key of one operation on one escrow (stable across retries)."""
+    return f"escrow-{escrow_id}-{operation}"
+
+
+class StripeGateway:
+    """``PaymentGateway`` on the official SDK's ``StripeClient``.
+
+    >>> gateway = StripeGateway(lambda: "sk_test_...", lambda: "whsec_...",
+    ...                         api_base="http://127.0.0.1:12111")
+    >>> gateway.capture("pi_123", escrow_id="esc_1")  # doctest: +SKIP
+    'captured'
+    """
+
+    def __init__(
+        self,
+        api_key: Callable[[], str],
+        webhook_secret: Callable[[], str],
+        *,
+        api_base: str | None = None,
+        timeout_s: float = 10.0,
+        max_network_retries: int = 1,
+    ) -> None:
+        self._api_key = api_key
+        self._webhook_secret = webhook_secret
+        self._api_base = api_base
+        self._timeout_s = timeout_s
+        self._retries = max_network_retries
+        self._lock = threading.Lock()
+        self._client: stripe.StripeClient | None = None
+        self._client_key: str | None = None
+
+    # -- the client (rebuilt when the cached key rotates) ---------------------------------
+
+    def _stripe(self) -> stripe.StripeClient:
+        import stripe
+
+        key = self._api_key()
+        with self._lock:
+            if self._client is None or key != self._client_key:
+                self._client = stripe.StripeClient(
+                    key,
+                    base_addresses={"api": self._api_base} if self._api_base else None,
+                    http_client=stripe.RequestsClient(timeout=(3.05, self._timeout_s)),
+                    max_network_retries=self._retries,
+                )
+                self._client_key = key
+            return self._client
+
+    # -- operations -----------------------------------------------------------------------
+
+    def create_payment_intent(
+        self,
+        *,
+        escrow_id: str,
+        amount: int,
+        currency: str,
+        description: str | None,
+        idempotency_key: str,
+    ) -> PaymentIntentInfo:
+        params: dict[str, Any] = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "capture_method": "manual",
+            "metadata": {"escrow_id": escrow_id},
+        }
+        if description:
+            params["description"] = description
+        with _translated("create the payment"):
+            intent = self._stripe().v1.payment_intents.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        return PaymentIntentInfo(intent.id, intent.client_secret or "", intent.status)
+
+    def capture(self, payment_intent_id: str, *, escrow_id: str) -> str:
+        client = self._stripe()
+        key = idempotency_key(escrow_id, "capture")
+        try:
+            with _translated("capture the payment"):
+                client.v1.payment_intents.capture(
+                    payment_intent_id, options={"idempotency_key": key}
+                )
+        except PaymentGatewayError as exc:
+            # Captured already (e.g. by an earlier attempt whose answer was lost)?
+            unexpected = exc.code == "payment_intent_unexpected_state"
+            if unexpected and self._status(payment_intent_id) == "succeeded":
+                return "captured"
+            raise
+        return "captured"
+
+    def cancel_or_refund(self, payment_intent_id: str, *, escrow_id: str) -> str:
+        client = self._stripe()
+        key = idempotency_key(escrow_id, "cancel")
+        try:
+            with _translated("cancel the payment"):
+                client.v1.payment_intents.cancel(
+                    payment_intent_id,
+                    params={"cancellation_reason": "requested_by_customer"},
+                    options={"idempotency_key": key},
+                )
+        except PaymentGatewayError as exc:
+            if exc.code != "payment_intent_unexpected_state":
+                raise
+            status = self._status(payment_intent_id)
+            if status == "canceled":
+                return "authorization_cancelled"
+            if status != "succeeded":
+                raise
+            # Captured already: the money left the buyer, so refund it.
+            with _translated("refund the payment"):
+                client.v1.refunds.create(
+                    params={"payment_intent": payment_intent_id},
+                    options={"idempotency_key": idempotency_key(escrow_id, "refund")},
+                )
+            return "refunded"
+        return "authorization_cancelled"
+
+    def _status(self, payment_intent_id: str) -> str:
+        with _translated("read the payment"):
+            return str(self._stripe().v1.payment_intents.retrieve(payment_intent_id).status)
+
+    def construct_event(self, payload: bytes, signature: str | None) -> WebhookEvent:
+        import stripe
+
+        try:
+            event = stripe.Webhook.construct_event(
+                payload, signature, self._webhook_secret(), WEBHOOK_TOLERANCE_S
+            )
+        except stripe.SignatureVerificationError as exc:
+            raise WebhookSignatureError(str(exc.user_message or "invalid signature")) from None
+        except ValueError:
+            raise WebhookSignatureError("the payload is not a Stripe event") from None
+        data = event.to_dict()
+        obj = (data.get("data") or {}).get("object") or {}
+        return WebhookEvent(str(data.get("id", "")), str(data.get("type", "")), obj)
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Turn any Stripe SDK error into ``PaymentGatewayError`` (once, at this boundary)."""
+    import stripe
+
+    try:
+        yield
+    except stripe.StripeError as exc:
+        detail = exc.user_message or getattr(exc, "_message", None) or type(exc).__name__
+        logger.warning(
+            "stripe error",
+            extra={
+                "operation": what,
+                "stripe_error": type(exc).__name__,
+                "stripe_code": exc.code,
+                "http_status": exc.http_status,
+                "stripe_request_id": exc.request_id,
+            },
+        )
+        in_progress = exc.http_status == 409 and exc.code == "idempotency_key_in_use"
+        raise PaymentGatewayError(
+            f"Stripe could not {what}: {detail}",
+            code=exc.code,
+            request_id=exc.request_id,
+            idempotency_conflict=isinstance(exc, stripe.IdempotencyError) and not in_progress,
+            in_progress=in_progress,
+        ) from exc
+
+
+# -- secrets -----------------------------------------------------------------------------
+
+
+def secret_source(value: str | None, ref: str | None, name: str) -> Callable[[], str]:
+    """A callable returning the secret: the literal value, or ``ref`` read from AWS (cached).
+
+    ``ref`` is a Secrets Manager name or ARN (``secretsmanager:<name>`` or
+    ``arn:aws:secretsmanager:...``) or an SSM parameter (``ssm:<name>``, ``/path/name`` or
+    ``arn:aws:ssm:...``); Powertools caches it for five minutes.
+    """
+    if value:
+        return lambda: value
+    if not ref:
+
+        def missing() -> str:
+            from jobs_core import ConfigurationError
+
+            raise ConfigurationError(f"{name} is not configured (set {name} or {name}_REF)")
+
+        return missing
+
+    def fetch() -> str:
+        from aws_lambda_powertools.utilities import parameters
+
+        if ref.startswith("secretsmanager:") or ref.startswith("arn:aws:secretsmanager:"):
+            secret = parameters.get_secret(
+                ref.removeprefix("secretsmanager:"), max_age=SECRET_MAX_AGE_S
+            )
+        else:
+            secret = parameters.get_parameter(
+                ref.removeprefix("ssm:"), decrypt=True, max_age=SECRET_MAX_AGE_S
+            )
+        return secret if isinstance(secret, str) else str(secret)
+
+    return fetch
