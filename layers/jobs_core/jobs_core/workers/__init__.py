@@ -31,6 +31,7 @@ from .deps import (
     ENV_STRIPE_API_KEY_REF,
     ENV_STRIPE_MAX_NETWORK_RETRIES,
     ENV_WEBHOOK_ALLOW_LOCAL,
+    ENV_WEBHOOK_SECRET_PREFIX,
     WorkerDeps,
 )
 from .handlers import Handler, build_handlers, webhook_message_id
@@ -54,6 +55,7 @@ __all__ = [
     "ENV_STRIPE_API_KEY_REF",
     "ENV_STRIPE_MAX_NETWORK_RETRIES",
     "ENV_WEBHOOK_ALLOW_LOCAL",
+    "ENV_WEBHOOK_SECRET_PREFIX",
     "EmailRedactingFilter",
     "Handler",
     "WorkerDeps",

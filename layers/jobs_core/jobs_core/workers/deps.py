@@ -18,6 +18,9 @@ client. Every accessor is thread-safe; every field can be injected (tests).
 ``AUDIT_TABLE_NAME``        DynamoDB audit table (required in AWS; else files)
 ``EFFECTS_TABLE_NAME``      DynamoDB effect ledger (required in AWS; else files)
 ``WEBHOOK_ALLOW_LOCAL``     ``1``: http and loopback webhook URLs allowed (local work)
+``WEBHOOK_SECRET_PREFIX``   prefix of partner webhook secret names (``partner-webhooks/``):
+                            a payload's ``webhook_secret_ref`` is looked up under it, so a
+                            payload cannot name any other secret
 ``SECRETS_SOURCE``          ``aws`` | ``env``; default ``aws`` inside Lambda, else ``env``
 ``LOCAL_STATE_DIR``         where local ledger and audit files go (default ``.local``)
 ``AWS_ENDPOINT_URL``        honoured by boto3 itself (moto server, LocalStack)
@@ -73,6 +76,7 @@ __all__ = [
     "ENV_STRIPE_API_KEY_REF",
     "ENV_STRIPE_MAX_NETWORK_RETRIES",
     "ENV_WEBHOOK_ALLOW_LOCAL",
+    "ENV_WEBHOOK_SECRET_PREFIX",
     "WorkerDeps",
 ]
 
@@ -89,6 +93,7 @@ ENV_STRIPE_MAX_NETWORK_RETRIES = "STRIPE_MAX_NETWORK_RETRIES"
 ENV_AUDIT_TABLE_NAME = "AUDIT_TABLE_NAME"
 ENV_EFFECTS_TABLE_NAME = "EFFECTS_TABLE_NAME"
 ENV_WEBHOOK_ALLOW_LOCAL = "WEBHOOK_ALLOW_LOCAL"
+ENV_WEBHOOK_SECRET_PREFIX = "WEBHOOK_SECRET_PREFIX"  # noqa: S105 (a variable name)
 ENV_SECRETS_SOURCE = "SECRETS_SOURCE"
 ENV_LOCAL_STATE_DIR = "LOCAL_STATE_DIR"
 ENV_LAMBDA = "AWS_LAMBDA_FUNCTION_NAME"
@@ -126,6 +131,7 @@ class WorkerDeps:
     audit_table_name: str | None = None
     effects_table_name: str | None = None
     webhook_allow_local: bool = False
+    webhook_secret_prefix: str = ""
     in_lambda: bool = False
     secrets_source: Literal["aws", "env"] = "env"
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -179,6 +185,7 @@ class WorkerDeps:
             audit_table_name=env.get(ENV_AUDIT_TABLE_NAME) or None,
             effects_table_name=env.get(ENV_EFFECTS_TABLE_NAME) or None,
             webhook_allow_local=_flag(env, ENV_WEBHOOK_ALLOW_LOCAL),
+            webhook_secret_prefix=env.get(ENV_WEBHOOK_SECRET_PREFIX, ""),
             in_lambda=in_lambda,
             secrets_source=cast(Literal["aws", "env"], source),
             environ=env,
@@ -302,6 +309,14 @@ class WorkerDeps:
         if not self.resend_api_key_ref:
             raise ConfigurationError(f"set {ENV_RESEND_API_KEY_REF} or {ENV_RESEND_API_KEY}")
         return self.secrets().get(self.resend_api_key_ref)
+
+    def webhook_secret(self, ref: str) -> str:
+        """A partner's signing secret; ``ref`` is looked up under ``WEBHOOK_SECRET_PREFIX``."""
+        prefix = self.webhook_secret_prefix
+        if prefix and (".." in ref or ref.startswith(("/", "arn:", "ssm:", "#"))):
+            raise ConfigurationError(f"webhook secret reference {ref!r} must be a plain name")
+        name = ref if not prefix or ref.startswith(prefix) else prefix + ref
+        return self.secrets().get(name)
 
     def webhooks(self) -> WebhookSender:
         return self._lazy(

@@ -192,7 +192,7 @@ class _Workers:
         self, job: Job, *, url: str, secret_ref: str, event_type: str, data: dict[str, Any],
         occurred_at: datetime,
     ) -> None:  # fmt: skip
-        secret = self.deps.secrets().get(secret_ref)
+        secret = self.deps.webhook_secret(secret_ref)
         body = json.dumps(
             {"type": event_type, "timestamp": _iso(occurred_at), "data": data},
             separators=(",", ":"),
