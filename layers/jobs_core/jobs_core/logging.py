@@ -14,6 +14,7 @@ The service name comes from ``POWERTOOLS_SERVICE_NAME`` (Powertools reads it).
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING
 
@@ -51,4 +52,15 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(logger_formatter=RedactingFormatter())
 
-__all__ = ["RedactingFormatter", "logger", "redact_emails"]
+__all__ = ["RedactingFormatter", "logger", "redact_emails", "route_layer_loggers"]
+
+
+def route_layer_loggers(prefix: str = "jobs_core") -> None:
+    """Send the layer's standard loggers (``logging.getLogger("jobs_core.…")``) through the
+    Powertools handler, so their lines are JSON, redacted, and carry the job keys."""
+    std = logging.getLogger(prefix)
+    handler = logger.registered_handler
+    if handler not in std.handlers:
+        std.addHandler(handler)
+    std.setLevel(logger.log_level)
+    std.propagate = False

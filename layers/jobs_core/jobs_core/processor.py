@@ -540,3 +540,56 @@ def _log_result(result: JobResult) -> None:
             "error": result.error,
         },
     )
+
+
+# -- the original module-level API over a default processor ------------------------------
+
+_default_lock = threading.Lock()
+_default: Processor | None = None
+
+
+def default_handlers(environ: Mapping[str, str] | None = None) -> HandlerRegistry:
+    """This deploy's registry, from ``jobs_core.workers`` (imported here, on first use:
+    the processor itself never depends on the workers)."""
+    import importlib
+
+    workers = importlib.import_module(f"{__package__}.workers")
+    registry: HandlerRegistry = workers.build_handlers(workers.deps_from_environ(environ))
+    return registry
+
+
+def set_default_processor(processor: Processor | None) -> None:
+    """Install the processor the module-level functions use (None: build it on next use)."""
+    global _default
+    with _default_lock:
+        _default = processor
+
+
+def default_processor() -> Processor:
+    """The module-level processor: the queue from ``Settings.from_env()`` and the workers'
+    registry, built on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            from .config import Settings
+
+            _default = Processor(JobQueue.from_settings(Settings.from_env()), default_handlers())
+        return _default
+
+
+def process_next_job(job_type: JobType | str | None = None) -> JobResult | None:
+    """Run one due job of ``job_type`` (or of any type); None when none is due.
+
+    >>> process_next_job("send_release_email")  # doctest: +SKIP
+    JobResult(job_id='01J...', job_type=<JobType.SEND_RELEASE_EMAIL: ...>, outcome=...)
+    """
+    return default_processor().process_next_job(job_type)
+
+
+def process_batch(job_types: Iterable[JobType | str] | None = None, limit: int = 10) -> BatchResult:
+    """Run up to ``limit`` due jobs of ``job_types`` (or of every type) concurrently.
+
+    >>> process_batch(["audit_log_created"], limit=10).tally.succeeded  # doctest: +SKIP
+    10
+    """
+    return default_processor().process_batch(job_types, limit)

@@ -1,0 +1,205 @@
+"""Draining: the budget, releasing unstarted jobs, idle polling, the marker, the backlog."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from jobs_core import BackendError, Job, JobQueue, JobState
+from jobs_core.processor import Processor, ProcessorConfig
+from jobs_core.processor_report import DrainReport, JobOutcome, StopReason, fanout_count
+
+from .support import AUDIT, FakeContext, enqueue
+
+
+class FakeTime:
+    """A monotonic clock that only ``sleep`` moves; records the pauses."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self.on_sleep: Any = None
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 3))
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.sleeps))
+
+
+class FailingBackend:
+    """Fails every script call after the first ``ok`` ones."""
+
+    def __init__(self, inner: Any, ok: int) -> None:
+        self.inner, self.ok = inner, ok
+
+    def evalsha(self, *args: Any) -> Any:
+        if self.ok <= 0:
+            raise BackendError("redis", "unreachable: connection refused", transient=False)
+        self.ok -= 1
+        return self.inner.evalsha(*args)
+
+    def eval(self, *args: Any) -> Any:
+        return self.inner.eval(*args)
+
+
+def marker_ttl_ms(queue: JobQueue) -> int:
+    return int(queue.backend.client.pttl(queue.keys.active))  # type: ignore[attr-defined]
+
+
+def test_small_budget_stops_in_time_and_leaves_unstarted_jobs_queued_without_an_attempt(
+    queue: JobQueue,
+) -> None:
+    ids = enqueue(queue, 30)
+
+    def slow(job: Job) -> None:
+        time.sleep(0.2)
+
+    config = ProcessorConfig(
+        concurrency=1, batch_size=6, job_timeout_s=0.5, safety_margin_s=0.2, idle_exit_s=0
+    )
+    processor = Processor(queue, {AUDIT: slow}, config=config)
+    context = FakeContext(budget_s=1.5)
+
+    report = processor.drain(context.get_remaining_time_in_millis() / 1000)
+
+    assert context.get_remaining_time_in_millis() > 0  # returned before Lambda's deadline
+    assert report.stop_reason is StopReason.BUDGET
+    # A job starts only while its whole timeout fits: the sixth of the batch could not.
+    assert report.total.released >= 1
+    assert report.total.succeeded >= 1
+    states = {i: queue.get_job_status(i) for i in ids}
+    succeeded = [j for j in states.values() if j and j.state is JobState.SUCCEEDED]
+    queued = [j for j in states.values() if j and j.state is JobState.QUEUED]
+    assert len(succeeded) == report.total.succeeded
+    assert len(succeeded) + len(queued) == 30  # nothing running, nothing lost
+    assert all(j.attempts == 0 for j in queued)  # released jobs spent no attempt
+    assert queue.get_queue_stats().running == 0
+
+
+def test_an_idle_drain_costs_one_claim_and_leaves_the_marker_alone(queue: JobQueue) -> None:
+    calls = []
+    real_claim = queue.claim
+
+    def counting_claim(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return real_claim(*args, **kwargs)
+
+    queue.claim = counting_claim  # type: ignore[method-assign]
+    report = Processor(queue, {AUDIT: lambda job: None}).drain(60)
+
+    assert report.stop_reason is StopReason.IDLE and report.polls == 1
+    assert [c["hold_marker_s"] for c in calls] == [0.0]
+    assert marker_ttl_ms(queue) == -2  # no marker
+
+
+def test_marker_is_held_while_draining_and_let_go_at_the_idle_exit(queue: JobQueue) -> None:
+    enqueue(queue, 4)
+    seen: list[int] = []
+
+    def handler(job: Job) -> None:
+        seen.append(marker_ttl_ms(queue))
+
+    config = ProcessorConfig(
+        concurrency=1, batch_size=2, idle_poll_min_s=0.02, idle_poll_max_s=0.05, idle_exit_s=0.2
+    )
+    report = Processor(queue, {AUDIT: handler}, config=config).drain(30)
+
+    assert report.total.succeeded == 4 and report.stop_reason is StopReason.IDLE
+    assert seen[:2] == [-2, -2]  # the first claim does not set it
+    assert all(ttl > 5_000 for ttl in seen[2:])  # the second one did, for ~10 s
+    time.sleep(0.01)
+    assert marker_ttl_ms(queue) == -2  # the last poll shortened it to 1 ms
+
+
+def test_idle_polling_backs_off_and_resets_when_work_arrives(queue: JobQueue) -> None:
+    enqueue(queue, 1)
+    fake = FakeTime()
+    ran: list[str] = []
+
+    def arrive(sleeps: int) -> None:
+        if sleeps == 3:
+            enqueue(queue, 1)  # work arrives during the third pause
+
+    fake.on_sleep = arrive
+    config = ProcessorConfig(idle_poll_min_s=0.1, idle_poll_max_s=1.0, idle_exit_s=3.0)
+    processor = Processor(
+        queue, {AUDIT: lambda job: ran.append(job.id)}, config=config,
+        clock=fake.clock, sleep=fake.sleep,
+    )  # fmt: skip
+
+    report = processor.drain(600)
+
+    assert len(ran) == 2 and report.stop_reason is StopReason.IDLE
+    assert fake.sleeps == [0.1, 0.2, 0.4, 0.1, 0.2, 0.4, 0.8, 1.0]
+    assert report.polls == 1 + 3 + 1 + 6  # batch, 3 empty, batch, 6 empty (the last exits)
+
+
+def test_budget_exhausted_after_full_batches_measures_the_backlog(queue: JobQueue) -> None:
+    enqueue(queue, 200)
+
+    def slow(job: Job) -> None:
+        time.sleep(0.02)
+
+    config = ProcessorConfig(concurrency=2, batch_size=4, job_timeout_s=0.2, safety_margin_s=0.1)
+    report = Processor(queue, {AUDIT: slow}, config=config).drain(0.6)
+
+    assert report.stop_reason is StopReason.BUDGET
+    assert report.backlog == queue.get_queue_stats().ready
+    assert report.backlog is not None and report.backlog > 0
+    assert fanout_count(report, 4) >= 1
+
+
+def test_fanout_count() -> None:
+    def report(stop: StopReason, backlog: int | None, processed: int) -> DrainReport:
+        r = DrainReport(stop_reason=stop, backlog=backlog)
+        r.total.processed = processed
+        return r
+
+    assert fanout_count(report(StopReason.IDLE, None, 50), 4) == 0
+    assert fanout_count(report(StopReason.BUDGET, 0, 50), 4) == 0
+    assert fanout_count(report(StopReason.BUDGET, 40, 50), 4) == 1
+    assert fanout_count(report(StopReason.BUDGET, 120, 50), 4) == 3
+    assert fanout_count(report(StopReason.BUDGET, 10_000, 50), 4) == 4
+    assert fanout_count(report(StopReason.BUDGET, 10_000, 50), 0) == 0
+    assert fanout_count(report(StopReason.BUDGET, 5, 0), 4) == 4  # got nothing done: max
+
+
+def test_a_backend_failure_ends_the_drain_with_the_error_kept(queue: JobQueue) -> None:
+    enqueue(queue, 5)
+    failing = JobQueue(FailingBackend(queue.backend, ok=1), queue.settings)  # type: ignore[arg-type]
+    ran: list[str] = []
+
+    report = Processor(failing, {AUDIT: lambda job: ran.append(job.id)}, batch_size=5).drain(30)
+
+    assert report.stop_reason is StopReason.BACKEND_ERROR
+    assert isinstance(report.error, BackendError)
+    assert len(ran) == 5  # they ran; their settle failed, so their leases will expire
+
+
+def test_drain_skips_claiming_when_the_budget_cannot_fit_one_job(queue: JobQueue) -> None:
+    enqueue(queue, 3)
+    report = Processor(queue, {AUDIT: lambda job: None}, job_timeout_s=5).drain(4)
+    assert report.polls == 0 and report.stop_reason is StopReason.BUDGET
+    assert queue.get_queue_stats().ready == 3
+
+
+def test_released_outcome_is_reported_per_job(queue: JobQueue) -> None:
+    enqueue(queue, 3)
+
+    def slow(job: Job) -> None:
+        time.sleep(0.3)
+
+    processor = Processor(
+        queue, {AUDIT: slow}, concurrency=1, job_timeout_s=0.35, safety_margin_s=0.0
+    )
+    result = processor.process_batch(limit=3, remaining_s=0.8)
+
+    outcomes = [r.outcome for r in result.results]
+    assert outcomes.count(JobOutcome.SUCCEEDED) >= 1
+    assert JobOutcome.RELEASED in outcomes
+    released = [r for r in result.results if r.outcome is JobOutcome.RELEASED]
+    assert all(r.duration_ms is None and r.error is None for r in released)
