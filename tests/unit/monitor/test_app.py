@@ -24,9 +24,9 @@ from jobs_core import (
 )
 
 from functions.monitor import app
-from tests.unit.monitor.conftest import FakeLambdaContext
 from tests.unit.monitor.emf import EmfMetric, log_lines, parse_emf
 from tests.unit.monitor.known_state import KnownState, expected_metrics, seed
+from tests.unit.monitor.lambda_support import FakeLambdaContext
 
 ROOT = Path(__file__).resolve().parents[3]
 
