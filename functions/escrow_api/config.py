@@ -13,7 +13,9 @@ variable                       meaning
 ``STRIPE_WEBHOOK_SECRET``      the webhook endpoint's signing secret (local work)
 ``STRIPE_WEBHOOK_SECRET_REF``  or its Secrets Manager / SSM name (AWS)
 ``STRIPE_API_BASE``            Stripe API base URL (the local Stripe server); default Stripe
-``STRIPE_TIMEOUT_S``           read timeout of one Stripe call (default 10)
+``STRIPE_TIMEOUT_S``           read timeout of one Stripe call (default 4; one retry)
+``UPSTASH_TOKEN_PARAM``        Secrets Manager name of the Upstash token (AWS)
+``JOB_PROCESSOR_FUNCTION_NAME``  the processor to kick (``jobs_core.kick``)
 ``ESCROW_LOCAL_MODE``          ``1``: allow ``http://localhost`` partner webhook URLs
 ``AWS_ENDPOINT_URL_DYNAMODB``  (boto3's own) a local DynamoDB
 =============================  =========================================================
@@ -32,6 +34,8 @@ ENV_WEBHOOK_SECRET_REF = "STRIPE_WEBHOOK_SECRET_REF"  # noqa: S105
 ENV_STRIPE_BASE = "STRIPE_API_BASE"
 ENV_STRIPE_TIMEOUT = "STRIPE_TIMEOUT_S"
 ENV_LOCAL_MODE = "ESCROW_LOCAL_MODE"
+ENV_UPSTASH_TOKEN_PARAM = "UPSTASH_TOKEN_PARAM"  # noqa: S105 (a variable name)
+ENV_UPSTASH_TOKEN = "UPSTASH_REDIS_REST_TOKEN"  # noqa: S105
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -44,7 +48,7 @@ class ApiConfig:
     stripe_webhook_secret: str | None = field(default=None, repr=False)
     stripe_webhook_secret_ref: str | None = None
     stripe_api_base: str | None = None
-    stripe_timeout_s: float = 10.0
+    stripe_timeout_s: float = 4.0
     local_mode: bool = False
 
     @classmethod
@@ -55,7 +59,7 @@ class ApiConfig:
         if not table:
             raise ConfigurationError(f"{ENV_TABLE} is not set")
         try:
-            timeout = float(environ.get(ENV_STRIPE_TIMEOUT) or 10.0)
+            timeout = float(environ.get(ENV_STRIPE_TIMEOUT) or 4.0)
         except ValueError as exc:
             raise ConfigurationError(f"{ENV_STRIPE_TIMEOUT}: {exc}") from exc
         return cls(

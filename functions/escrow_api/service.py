@@ -165,10 +165,14 @@ class EscrowService:
         """The service as the Lambda runs it, configured by ``environ`` (see config.py)."""
         from jobs_core import Settings
 
-        from .config import ApiConfig
+        from .config import ENV_UPSTASH_TOKEN, ENV_UPSTASH_TOKEN_PARAM, ApiConfig
         from .stripe_gateway import StripeGateway, secret_source
 
         config = ApiConfig.from_env(environ)
+        env = dict(environ)
+        token_ref = env.get(ENV_UPSTASH_TOKEN_PARAM)
+        if token_ref and not env.get(ENV_UPSTASH_TOKEN):  # in AWS the token is a secret
+            env[ENV_UPSTASH_TOKEN] = secret_source(None, token_ref, ENV_UPSTASH_TOKEN)()
         gateway = StripeGateway(
             secret_source(config.stripe_api_key, config.stripe_api_key_ref, "STRIPE_API_KEY"),
             secret_source(
@@ -182,8 +186,8 @@ class EscrowService:
         return cls(
             EscrowStore.create(config.table_name),
             gateway,
-            JobQueue.from_settings(Settings.from_env(environ)),
-            kick=processor_kicker(environ),
+            JobQueue.from_settings(Settings.from_env(env)),
+            kick=processor_kicker(env),
             allow_http_localhost=config.local_mode,
         )
 

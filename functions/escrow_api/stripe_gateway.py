@@ -111,7 +111,7 @@ class StripeGateway:
         webhook_secret: Callable[[], str],
         *,
         api_base: str | None = None,
-        timeout_s: float = 10.0,
+        timeout_s: float = 4.0,
         max_network_retries: int = 1,
     ) -> None:
         self._api_key = api_key
@@ -134,7 +134,7 @@ class StripeGateway:
                 self._client = stripe.StripeClient(
                     key,
                     base_addresses={"api": self._api_base} if self._api_base else None,
-                    http_client=stripe.RequestsClient(timeout=(3.05, self._timeout_s)),
+                    http_client=stripe.RequestsClient(timeout=(2.0, self._timeout_s)),
                     max_network_retries=self._retries,
                 )
                 self._client_key = key
@@ -264,9 +264,9 @@ def _translated(what: str) -> Iterator[None]:
 def secret_source(value: str | None, ref: str | None, name: str) -> Callable[[], str]:
     """A callable returning the secret: the literal value, or ``ref`` read from AWS (cached).
 
-    ``ref`` is a Secrets Manager name or ARN (``secretsmanager:<name>`` or
-    ``arn:aws:secretsmanager:...``) or an SSM parameter (``ssm:<name>``, ``/path/name`` or
-    ``arn:aws:ssm:...``); Powertools caches it for five minutes.
+    ``ref`` is a Secrets Manager secret name or ARN (the default, as template.yaml
+    grants), or an SSM SecureString parameter written ``ssm:<name>``, ``/path/name`` or
+    ``arn:aws:ssm:...``. Powertools caches the value for five minutes.
     """
     if value:
         return lambda: value
@@ -282,14 +282,14 @@ def secret_source(value: str | None, ref: str | None, name: str) -> Callable[[],
     def fetch() -> str:
         from aws_lambda_powertools.utilities import parameters
 
-        if ref.startswith("secretsmanager:") or ref.startswith("arn:aws:secretsmanager:"):
-            secret = parameters.get_secret(
-                ref.removeprefix("secretsmanager:"), max_age=SECRET_MAX_AGE_S
-            )
-        else:
+        if ref.startswith(("ssm:", "/", "arn:aws:ssm:")):
             secret = parameters.get_parameter(
                 ref.removeprefix("ssm:"), decrypt=True, max_age=SECRET_MAX_AGE_S
             )
-        return secret if isinstance(secret, str) else str(secret)
+        else:
+            secret = parameters.get_secret(
+                ref.removeprefix("secretsmanager:"), max_age=SECRET_MAX_AGE_S
+            )
+        return (secret if isinstance(secret, str) else str(secret)).strip()
 
     return fetch
