@@ -33,6 +33,7 @@ from .deps import (
     ENV_WEBHOOK_ALLOW_LOCAL,
     ENV_WEBHOOK_SECRET_PREFIX,
     WorkerDeps,
+    deps_from_environ,
 )
 from .handlers import Handler, build_handlers, webhook_message_id
 from .money import format_money
@@ -60,6 +61,7 @@ __all__ = [
     "Handler",
     "WorkerDeps",
     "build_handlers",
+    "deps_from_environ",
     "format_money",
     "redact_email",
     "redact_text",

@@ -78,6 +78,7 @@ __all__ = [
     "ENV_WEBHOOK_ALLOW_LOCAL",
     "ENV_WEBHOOK_SECRET_PREFIX",
     "WorkerDeps",
+    "deps_from_environ",
 ]
 
 ENV_EMAIL_PROVIDER = "EMAIL_PROVIDER"
@@ -325,3 +326,15 @@ class WorkerDeps:
                 allow_local=self.webhook_allow_local, resolver=self.webhook_resolver
             ),
         )
+
+
+def deps_from_environ(environ: Mapping[str, str] | None = None) -> WorkerDeps:
+    """``WorkerDeps.from_env`` of ``environ``, or of the process environment when None.
+
+    The processor's entry point (``processor.default_handlers``) calls this.
+    """
+    if environ is None:
+        import os
+
+        environ = os.environ
+    return WorkerDeps.from_env(environ)

@@ -1,0 +1,600 @@
+"""A local stand-in for the few Stripe API endpoints this project uses, over real HTTP.
+
+The official SDK talks to it unchanged: point it there with
+``StripeClient(api_key, base_addresses={"api": server.url})`` (or use
+``server.client()``). Endpoints (form-encoded bodies, as the SDK sends them):
+
+* ``POST /v1/payment_intents``: ``amount``, ``currency``, ``capture_method``
+  (``manual`` or ``automatic``), ``confirm``, ``payment_method``, ``metadata[...]``.
+  Confirmed with a card it is ``requires_capture`` (manual) or ``succeeded``;
+  the test card ``pm_card_chargeDeclined`` answers 402 ``card_declined``.
+* ``GET /v1/payment_intents/{id}``
+* ``POST /v1/payment_intents/{id}/capture``: ``amount_to_capture``, ``metadata``;
+  only from ``requires_capture``, else 400 ``payment_intent_unexpected_state``.
+* ``POST /v1/payment_intents/{id}/cancel``: from any state but ``succeeded``/``canceled``.
+* ``POST /v1/refunds``: ``payment_intent``, ``amount``, ``reason``, ``metadata``;
+  of a ``succeeded`` intent, at most what is left (else 400
+  ``charge_already_refunded`` / ``amount_too_large``).
+
+Like Stripe:
+
+* ``Authorization: Bearer <api_key>`` is required (401 otherwise);
+* every response has a ``Request-Id`` header (``req_...``), echoed in error bodies;
+* a POST's ``Idempotency-Key`` stores the response: a repeat with the same
+  method, path and parameters gets the same status and body back, with
+  ``Idempotent-Replayed: true``; the same key with other parameters is a 400
+  ``idempotency_error``;
+* errors are ``{"error": {"type", "code", "message", "param", "request_log_url"}}``.
+
+Fault injection: ``fail_next(n, kind)`` makes the next ``n`` requests fail before
+they reach the endpoint: ``"server_error"`` (500 ``api_error``) and
+``"rate_limit"`` (429) are not stored under their idempotency key (Stripe had
+not run the request), ``"card_error"`` (402 ``card_declined``) and
+``"invalid_request"`` (400) are stored like any executed request's result.
+``forget_idempotency_keys()`` simulates Stripe pruning keys after 24 hours.
+
+Every request is recorded (``requests``), with its idempotency key, parsed
+parameters, answer status and whether it was replayed. State lives in memory;
+everything is thread-safe.
+
+Example::
+
+    with StripeServer() as server:
+        intent = server.create_payment_intent(10000, "usd")      # requires_capture
+        client = server.client()
+        client.v1.payment_intents.capture(intent["id"], options={"idempotency_key": "k1"})
+        assert server.payment_intent(intent["id"])["status"] == "succeeded"
+        assert [r.idempotency_key for r in server.requests] == ["k1"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal, Self
+from urllib.parse import parse_qsl, urlsplit
+
+__all__ = ["FaultKind", "RecordedRequest", "StripeServer"]
+
+FaultKind = Literal["server_error", "rate_limit", "card_error", "invalid_request"]
+
+_FAULTS: dict[str, tuple[int, str, str | None, str, bool]] = {
+    # kind: (status, type, code, message, stored under the idempotency key)
+    "server_error": (500, "api_error", None, "An unknown error occurred (injected).", False),
+    "rate_limit": (
+        429,
+        "invalid_request_error",
+        "rate_limit",
+        "Too many requests (injected).",
+        False,
+    ),
+    "card_error": (402, "card_error", "card_declined", "Your card was declined.", True),
+    "invalid_request": (
+        400,
+        "invalid_request_error",
+        "parameter_invalid",
+        "Invalid request (injected).",
+        True,
+    ),
+}
+
+_CANCELABLE = {
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "requires_capture",
+    "processing",
+}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server saw it."""
+
+    method: str
+    path: str
+    params: dict[str, Any]
+    idempotency_key: str | None
+    status: int
+    request_id: str
+    replayed: bool = False
+    fault: str | None = None
+
+
+@dataclass
+class _Response:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _StripeError(Exception):
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        message: str,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.type, self.code, self.param, self.message = (
+            status,
+            type_,
+            code,
+            param,
+            message,
+        )
+
+
+def _parse_form(body: str) -> dict[str, Any]:
+    """``a[b]=1&c[0]=x`` -> ``{"a": {"b": "1"}, "c": ["x"]}`` (the SDK's encoding)."""
+    out: dict[str, Any] = {}
+    for key, value in parse_qsl(body, keep_blank_values=True):
+        parts = re.findall(r"[^\[\]]+", key)
+        node: Any = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                index = int(part)
+                while len(node) <= index:
+                    node.append(None)
+                if last:
+                    node[index] = value
+                else:
+                    if node[index] is None:
+                        node[index] = [] if parts[i + 1].isdigit() else {}
+                    node = node[index]
+            else:
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, [] if parts[i + 1].isdigit() else {})
+    return out
+
+
+def _int(params: dict[str, Any], name: str, *, required: bool = False) -> int | None:
+    raw = params.get(name)
+    if raw is None:
+        if required:
+            raise _StripeError(
+                400,
+                "invalid_request_error",
+                f"Missing required param: {name}.",
+                "parameter_missing",
+                name,
+            )
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _StripeError(
+            400,
+            "invalid_request_error",
+            f"Invalid integer: {raw}",
+            "parameter_invalid_integer",
+            name,
+        ) from None
+    if value <= 0:
+        raise _StripeError(
+            400,
+            "invalid_request_error",
+            f"Invalid positive integer: {name}",
+            "parameter_invalid_integer",
+            name,
+        )
+    return value
+
+
+class StripeServer:
+    """See the module docstring. Use as a context manager, or ``start()`` / ``stop()``."""
+
+    def __init__(self, api_key: str = "sk_test_local", host: str = "127.0.0.1") -> None:
+        self.api_key = api_key
+        self._host = host
+        self._lock = threading.Lock()
+        self._intents: dict[str, dict[str, Any]] = {}
+        self._refunds: list[dict[str, Any]] = []
+        self._idempotent: dict[str, tuple[str, str, dict[str, Any], _Response]] = {}
+        self._faults: deque[str] = deque()
+        self._requests: list[RecordedRequest] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> Self:
+        server = ThreadingHTTPServer((self._host, 0), self._handler_class())
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="stripe-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``: the SDK's ``base_addresses["api"]``."""
+        assert self._server is not None, "server not started"
+        return f"http://{self._host}:{self._server.server_address[1]}"
+
+    def client(self, *, max_network_retries: int = 0, **options: Any) -> Any:
+        """A real ``stripe.StripeClient`` pointed at this server (no SDK retries by default)."""
+        import stripe
+
+        return stripe.StripeClient(
+            self.api_key,
+            base_addresses={"api": self.url},
+            max_network_retries=max_network_retries,
+            **options,
+        )
+
+    # --- test controls --------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget all state, requests, keys and pending faults."""
+        with self._lock:
+            self._intents.clear()
+            self._refunds.clear()
+            self._idempotent.clear()
+            self._faults.clear()
+            self._requests.clear()
+
+    def fail_next(self, n: int, kind: FaultKind) -> None:
+        """Make the next ``n`` requests fail with ``kind`` (see the module docstring)."""
+        if kind not in _FAULTS:
+            raise ValueError(f"unknown fault {kind!r}")
+        with self._lock:
+            self._faults.extend([kind] * n)
+
+    def forget_idempotency_keys(self) -> None:
+        """Drop stored idempotent responses, as Stripe does after 24 hours."""
+        with self._lock:
+            self._idempotent.clear()
+
+    def create_payment_intent(
+        self, amount: int, currency: str = "usd", *, status: str = "requires_capture", **fields: Any
+    ) -> dict[str, Any]:
+        """Seed an intent directly (no HTTP, not recorded); returns a copy."""
+        with self._lock:
+            intent = self._new_intent(amount, currency.lower(), "manual", status, fields)
+            return copy.deepcopy(intent)
+
+    def payment_intent(self, intent_id: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._intents[intent_id])
+
+    @property
+    def refunds(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._refunds)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_to(self, path_suffix: str, method: str = "POST") -> list[RecordedRequest]:
+        """Recorded requests whose path ends with ``path_suffix`` (e.g. ``"/capture"``)."""
+        return [r for r in self.requests if r.method == method and r.path.endswith(path_suffix)]
+
+    # --- the API --------------------------------------------------------------------
+
+    def _new_intent(
+        self, amount: int, currency: str, capture_method: str, status: str, extra: dict[str, Any]
+    ) -> dict[str, Any]:
+        intent_id = "pi_" + secrets.token_hex(12)
+        intent: dict[str, Any] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": amount if status == "requires_capture" else 0,
+            "amount_received": amount if status == "succeeded" else 0,
+            "amount_refunded": 0,
+            "currency": currency,
+            "capture_method": capture_method,
+            "status": status,
+            "metadata": {},
+            "latest_charge": "ch_" + secrets.token_hex(12)
+            if status in ("requires_capture", "succeeded")
+            else None,
+            "created": int(time.time()),
+            "livemode": False,
+            **extra,
+        }
+        self._intents[intent_id] = intent
+        return intent
+
+    def _intent(self, intent_id: str) -> dict[str, Any]:
+        intent = self._intents.get(intent_id)
+        if intent is None:
+            raise _StripeError(
+                404,
+                "invalid_request_error",
+                f"No such payment_intent: '{intent_id}'",
+                "resource_missing",
+                "intent",
+            )
+        return intent
+
+    def _route(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "POST" and path == "/v1/payment_intents":
+            return self._create_intent(params)
+        if method == "POST" and path == "/v1/refunds":
+            return self._create_refund(params)
+        match = re.fullmatch(r"/v1/payment_intents/([^/]+)(/capture|/cancel)?", path)
+        if match:
+            intent = self._intent(match.group(1))
+            action = match.group(2)
+            if method == "GET" and action is None:
+                return intent
+            if method == "POST" and action == "/capture":
+                return self._capture(intent, params)
+            if method == "POST" and action == "/cancel":
+                return self._cancel(intent, params)
+        raise _StripeError(
+            404, "invalid_request_error", f"Unrecognized request URL ({method}: {path})."
+        )
+
+    def _create_intent(self, params: dict[str, Any]) -> dict[str, Any]:
+        amount = _int(params, "amount", required=True)
+        assert amount is not None
+        currency = str(params.get("currency") or "")
+        if not re.fullmatch(r"[a-zA-Z]{3}", currency):
+            raise _StripeError(
+                400,
+                "invalid_request_error",
+                "Missing required param: currency.",
+                "parameter_missing",
+                "currency",
+            )
+        capture_method = str(params.get("capture_method", "automatic"))
+        payment_method = params.get("payment_method")
+        confirm = str(params.get("confirm", "false")).lower() == "true"
+        if confirm and payment_method == "pm_card_chargeDeclined":
+            raise _StripeError(402, "card_error", "Your card was declined.", "card_declined")
+        if confirm and payment_method:
+            status = "requires_capture" if capture_method == "manual" else "succeeded"
+        elif payment_method:
+            status = "requires_confirmation"
+        else:
+            status = "requires_payment_method"
+        intent = self._new_intent(amount, currency.lower(), capture_method, status, {})
+        intent["metadata"] = dict(params.get("metadata") or {})
+        if payment_method:
+            intent["payment_method"] = payment_method
+        return intent
+
+    def _capture(self, intent: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        if intent["status"] != "requires_capture":
+            raise _StripeError(
+                400,
+                "invalid_request_error",
+                "This PaymentIntent could not be captured because it has a status of "
+                f"{intent['status']}. Only a PaymentIntent with one of the following statuses "
+                "may be captured: requires_capture.",
+                "payment_intent_unexpected_state",
+            )
+        amount = _int(params, "amount_to_capture") or intent["amount_capturable"]
+        if amount > intent["amount_capturable"]:
+            raise _StripeError(
+                400,
+                "invalid_request_error",
+                "The amount to capture exceeds the amount capturable.",
+                "amount_too_large",
+                "amount_to_capture",
+            )
+        intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
+        intent["metadata"].update(params.get("metadata") or {})
+        return intent
+
+    def _cancel(self, intent: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        if intent["status"] not in _CANCELABLE:
+            raise _StripeError(
+                400,
+                "invalid_request_error",
+                "You cannot cancel this PaymentIntent because it has a status of "
+                f"{intent['status']}.",
+                "payment_intent_unexpected_state",
+            )
+        intent.update(
+            status="canceled",
+            amount_capturable=0,
+            cancellation_reason=params.get("cancellation_reason"),
+        )
+        return intent
+
+    def _create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
+        intent_id = params.get("payment_intent")
+        if not intent_id:
+            raise _StripeError(
+                400,
+                "invalid_request_error",
+                "One of charge or payment_intent is required.",
+                "parameter_missing",
+                "payment_intent",
+            )
+        intent = self._intent(str(intent_id))
+        if intent["status"] != "succeeded":
+            raise _StripeError(
+                400,
+                "invalid_request_error",
+                f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund.",
+                "charge_not_refundable"
+                if intent["status"] != "canceled"
+                else "payment_intent_unexpected_state",
+            )
+        left = intent["amount_received"] - intent["amount_refunded"]
+        if left <= 0:
+            raise _StripeError(
+                400,
+                "invalid_request_error",
+                f"Charge {intent['latest_charge']} has already been refunded.",
+                "charge_already_refunded",
+            )
+        amount = _int(params, "amount") or left
+        if amount > left:
+            raise _StripeError(
+                400,
+                "invalid_request_error",
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
+                "amount_too_large",
+                "amount",
+            )
+        intent["amount_refunded"] += amount
+        refund = {
+            "id": "re_" + secrets.token_hex(12),
+            "object": "refund",
+            "amount": amount,
+            "currency": intent["currency"],
+            "payment_intent": intent["id"],
+            "charge": intent["latest_charge"],
+            "status": "succeeded",
+            "reason": params.get("reason"),
+            "metadata": dict(params.get("metadata") or {}),
+            "created": int(time.time()),
+        }
+        self._refunds.append(refund)
+        return refund
+
+    # --- HTTP -----------------------------------------------------------------------
+
+    def _handle(self, method: str, raw_path: str, headers: Any, body: str) -> _Response:
+        request_id = "req_" + secrets.token_hex(7)
+        split = urlsplit(raw_path)
+        path = split.path
+        params = _parse_form(body if method == "POST" else split.query)
+        key = headers.get("Idempotency-Key") if method == "POST" else None
+        with self._lock:
+            response, replayed, fault = self._respond(
+                method, path, params, headers, key, request_id
+            )
+            response.headers.setdefault("Request-Id", request_id)
+            self._requests.append(
+                RecordedRequest(
+                    method,
+                    path,
+                    params,
+                    key,
+                    response.status,
+                    response.headers["Request-Id"],
+                    replayed,
+                    fault,
+                )
+            )
+            return copy.deepcopy(response)
+
+    def _respond(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        headers: Any,
+        key: str | None,
+        request_id: str,
+    ) -> tuple[_Response, bool, str | None]:
+        if headers.get("Authorization") != f"Bearer {self.api_key}":
+            error = _StripeError(401, "invalid_request_error", "Invalid API Key provided.")
+            return self._error(error, request_id), False, None
+        if key is not None and key in self._idempotent:
+            s_method, s_path, s_params, stored = self._idempotent[key]
+            if (s_method, s_path, s_params) != (method, path, params):
+                error = _StripeError(
+                    400,
+                    "idempotency_error",
+                    "Keys for idempotent requests can only be used with the same parameters they "
+                    f"were first used with. Try using a key other than '{key}' if you meant to "
+                    "execute a different request.",
+                )
+                return self._error(error, request_id), False, None
+            replay = copy.deepcopy(stored)
+            replay.headers["Idempotent-Replayed"] = "true"
+            return replay, True, None
+        fault = self._faults.popleft() if self._faults else None
+        if fault is not None:
+            status, type_, code, message, stored_too = _FAULTS[fault]
+            response = self._error(_StripeError(status, type_, message, code), request_id)
+            if status == 429:
+                response.headers["Retry-After"] = "1"
+            if stored_too and key is not None:
+                self._idempotent[key] = (method, path, params, response)
+            return response, False, fault
+        try:
+            response = _Response(200, copy.deepcopy(self._route(method, path, params)))
+        except _StripeError as error:
+            response = self._error(error, request_id)
+        response.headers["Request-Id"] = request_id
+        if key is not None:
+            self._idempotent[key] = (method, path, params, copy.deepcopy(response))
+        return response, False, None
+
+    @staticmethod
+    def _error(error: _StripeError, request_id: str) -> _Response:
+        body: dict[str, Any] = {
+            "type": error.type,
+            "message": error.message,
+            "request_log_url": f"https://dashboard.stripe.com/test/logs/{request_id}",
+        }
+        if error.code:
+            body["code"] = error.code
+        if error.param:
+            body["param"] = error.param
+        return _Response(error.status, {"error": body}, {"Request-Id": request_id})
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+            def _serve(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                response = server._handle(method, self.path, self.headers, body)
+                payload = json.dumps(response.body).encode()
+                self.send_response(response.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                with contextlib.suppress(OSError):
+                    self.wfile.write(payload)
+
+            def do_GET(self) -> None:
+                self._serve("GET")
+
+            def do_POST(self) -> None:
+                self._serve("POST")
+
+            def do_DELETE(self) -> None:
+                self._serve("DELETE")
+
+        return Handler
