@@ -4,39 +4,19 @@ real upstash-redis SDK over HTTP in front of that same server."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
 
 import fakeredis
 import pytest
 import redis
 from jobs_core import JobQueue, ManualClock, RedisBackend, Settings
-from jobs_core.backends.base import Backend, ScriptArg
+from jobs_core.backends.base import Backend
+from jobs_core.backends.counting import CountingBackend
 from jobs_core.backends.upstash import UpstashBackend
 
 from tests.support.upstash_server import UpstashServer
 
 BACKENDS = ["memory", "redis", "upstash"]
-
-
-class CountingBackend:
-    """Wraps a backend and counts round trips (each evalsha/eval is one request)."""
-
-    def __init__(self, inner: Backend) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.round_trips = 0
-
-    def evalsha(self, sha: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
-        self.round_trips += 1
-        return self.inner.evalsha(sha, keys, args)
-
-    def eval(self, source: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
-        self.round_trips += 1
-        return self.inner.eval(source, keys, args)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class QueueRig:

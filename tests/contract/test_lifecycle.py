@@ -177,8 +177,10 @@ def test_release_returns_job_without_counting_an_attempt(rig: QueueRig) -> None:
 
 
 def test_settle_batch_of_mixed_outcomes(rig: QueueRig) -> None:
-    ids = [rig.queue.enqueue_job("audit_log_created", AUDIT) for _ in range(4)]
+    for _ in range(4):
+        rig.queue.enqueue_job("audit_log_created", AUDIT)
     batch = rig.queue.claim(4)
+    ids = [c.id for c in batch]
     results = rig.queue.settle(
         [
             Outcome(batch[0], "done"),

@@ -8,11 +8,13 @@ re-encodes (and never alters) the payload.
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from ulid import base32
 
 from . import payloads as p
 
@@ -50,6 +52,15 @@ class JobState(StrEnum):
     DEAD = "dead"  # in the dead-letter queue
 
 
+def new_job_id(now_ms: int) -> str:
+    """A ULID for ``now_ms``: sortable by creation time, 80 random bits against collisions.
+
+    Built from python-ulid's encoder directly: ``ULID.from_timestamp`` costs twice as much,
+    and enqueue is a hot path.
+    """
+    return base32.encode(now_ms.to_bytes(6, "big") + os.urandom(10))
+
+
 def ms_to_dt(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
@@ -85,23 +96,22 @@ class Job(BaseModel):
 
     def to_record(self) -> str:
         """The stored JSON form (see the module docstring)."""
-        record = {
-            "id": self.id,
-            "type": self.type.value,
-            "state": self.state.value,
-            "attempts": self.attempts,
-            "max_attempts": self.max_attempts,
-            "created_at": dt_to_ms(self.created_at),
-            "next_run_at": dt_to_ms(self.next_run_at),
-            "started_at": dt_to_ms(self.started_at),
-            "finished_at": dt_to_ms(self.finished_at),
-            "last_error": self.last_error,
-            "dedupe_key": self.dedupe_key,
-            "correlation_id": self.correlation_id,
-            "settled_by": self.settled_by,
-            "payload_json": json.dumps(self.payload, separators=(",", ":"), sort_keys=True),
-        }
-        return json.dumps(record, separators=(",", ":"))
+        return encode_record(
+            id=self.id,
+            type=self.type,
+            state=self.state,
+            attempts=self.attempts,
+            max_attempts=self.max_attempts,
+            created_ms=dt_to_ms(self.created_at),
+            next_run_ms=dt_to_ms(self.next_run_at),
+            started_ms=dt_to_ms(self.started_at),
+            finished_ms=dt_to_ms(self.finished_at),
+            last_error=self.last_error,
+            dedupe_key=self.dedupe_key,
+            correlation_id=self.correlation_id,
+            settled_by=self.settled_by,
+            payload_json=encode_payload(self.payload),
+        )
 
     @classmethod
     def from_record(cls, raw: str, *, state: JobState | None = None) -> Job:
@@ -122,6 +132,50 @@ class Job(BaseModel):
             correlation_id=data.get("correlation_id"),
             settled_by=data.get("settled_by"),
         )
+
+
+def encode_payload(payload: dict[str, Any]) -> str:
+    """Canonical payload JSON (ASCII, so its length is its size in bytes)."""
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True)
+
+
+def encode_record(
+    *,
+    id: str,
+    type: JobType,
+    state: JobState,
+    attempts: int,
+    max_attempts: int,
+    created_ms: int | None,
+    next_run_ms: int | None,
+    payload_json: str,
+    started_ms: int | None = None,
+    finished_ms: int | None = None,
+    last_error: str | None = None,
+    dedupe_key: str | None = None,
+    correlation_id: str | None = None,
+    settled_by: str | None = None,
+) -> str:
+    """The one definition of the stored record; enqueue calls it without building a ``Job``."""
+    return json.dumps(
+        {
+            "id": id,
+            "type": type.value,
+            "state": state.value,
+            "attempts": attempts,
+            "max_attempts": max_attempts,
+            "created_at": created_ms,
+            "next_run_at": next_run_ms,
+            "started_at": started_ms,
+            "finished_at": finished_ms,
+            "last_error": last_error,
+            "dedupe_key": dedupe_key,
+            "correlation_id": correlation_id,
+            "settled_by": settled_by,
+            "payload_json": payload_json,
+        },
+        separators=(",", ":"),
+    )
 
 
 def _opt_int(value: Any) -> int | None:

@@ -8,7 +8,6 @@ timeline entries and never rewrites records, which keeps a job's whole life
 
 from __future__ import annotations
 
-import json
 import random
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
-from ulid import ULID
 
 from . import scripts
 from .backends import Backend, ScriptArg, backend_from_settings
@@ -40,6 +38,9 @@ from .models import (
     JobType,
     QueueStats,
     TypeStats,
+    encode_payload,
+    encode_record,
+    new_job_id,
 )
 from .payloads import Payload
 
@@ -53,6 +54,15 @@ JobSpec = (
     tuple[JobType | str, PayloadInput]
     | tuple[JobType | str, PayloadInput, EnqueueOptions | Mapping[str, Any]]
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _NewJob:
+    id: str
+    type: JobType
+    due_ms: int
+    dedupe_key: str | None
+    record: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +136,12 @@ class JobQueue:
     ) -> str:
         """Validate and queue one job; return its id (or the id already queued under
         ``dedupe_key`` within the dedupe window, in which case nothing is written)."""
-        options = _options(
-            dict(
-                dedupe_key=dedupe_key,
-                max_attempts=max_attempts,
-                delay_s=delay_s,
-                correlation_id=correlation_id,
-            )
-        )
+        options = {
+            "dedupe_key": dedupe_key,
+            "max_attempts": max_attempts,
+            "delay_s": delay_s or None,
+            "correlation_id": correlation_id,
+        }
         return self.enqueue_batch([(job_type, payload, options)]).ids[0]
 
     def enqueue_jobs(self, specs: Sequence[JobSpec]) -> list[str]:
@@ -159,44 +167,41 @@ class JobQueue:
                 "1" if read_marker and start == 0 else "0",
             ]
             for job in chunk:
-                args += [
-                    job.id,
-                    job.type.value,
-                    _ms(job.next_run_at),
-                    job.dedupe_key or "",
-                    job.to_record(),
-                ]
+                args += [job.id, job.type.value, job.due_ms, job.dedupe_key or "", job.record]
             reply = self._run(scripts.ENQUEUE, [self.keys.timeline, self.keys.active], args)
             active = active or bool(int(reply[0]))
             ids += [str(i) for i in reply[1:]]
         return EnqueueResult(ids, active)
 
-    def _build_job(self, spec: JobSpec, now_ms: int) -> Job:
+    def _build_job(self, spec: JobSpec, now_ms: int) -> _NewJob:
         job_type, payload = spec[0], spec[1]
         options = _options(spec[2] if len(spec) == 3 else None)
         try:
             jtype = JobType(job_type)
         except ValueError:
             raise UnknownJobTypeError(f"unknown job type {job_type!r}", field="type") from None
-        data = _validate_payload(jtype, payload)
-        size = len(json.dumps(data, separators=(",", ":")).encode())
-        if size > self.settings.max_payload_bytes:
+        payload_json = encode_payload(_validate_payload(jtype, payload))
+        if len(payload_json) > self.settings.max_payload_bytes:
             raise PayloadTooLargeError(
-                f"payload is {size} bytes; the limit is {self.settings.max_payload_bytes}",
+                f"payload is {len(payload_json)} bytes;"
+                f" the limit is {self.settings.max_payload_bytes}",
                 field="payload",
             )
         due = now_ms + int(options.delay_s * 1000)
-        return Job(
-            id=str(ULID.from_timestamp(now_ms / 1000)),
+        job_id = new_job_id(now_ms)
+        record = encode_record(
+            id=job_id,
             type=jtype,
-            payload=data,
             state=JobState.SCHEDULED if due > now_ms else JobState.QUEUED,
+            attempts=0,
             max_attempts=options.max_attempts or self.settings.max_attempts,
-            created_at=_dt(now_ms),
-            next_run_at=_dt(due),
+            created_ms=now_ms,
+            next_run_ms=due,
+            payload_json=payload_json,
             dedupe_key=options.dedupe_key,
             correlation_id=options.correlation_id,
         )
+        return _NewJob(job_id, jtype, due, options.dedupe_key, record)
 
     # -- claim and settle ------------------------------------------------------------------
 
@@ -432,9 +437,14 @@ class JobQueue:
         )
 
 
+_NO_OPTIONS = EnqueueOptions()
+
+
 def _options(raw: EnqueueOptions | Mapping[str, Any] | None) -> EnqueueOptions:
     if isinstance(raw, EnqueueOptions):
         return raw
+    if not raw:
+        return _NO_OPTIONS
     values = {k: v for k, v in (raw or {}).items() if v is not None}
     try:
         return EnqueueOptions.model_validate(values)
