@@ -293,7 +293,7 @@ def _backend_error(exc: BackendError) -> Response[Any]:
 
 def _authorized() -> Services:
     svc: Services = resolver.context["services"]
-    header = resolver.current_event.get_header_value("authorization", case_sensitive=False)
+    header = resolver.current_event.headers.get("authorization")  # case-insensitive
     try:
         allowed = svc.token.allows(header)
     except TokenUnavailableError as exc:
@@ -339,9 +339,9 @@ def parse_request(
     try:
         data = json.loads(body or "")
     except ValueError:
-        raise HttpError(400, "the body must be a JSON object", field="body") from None
+        raise HttpError(400, "body: must be a JSON object", field="body") from None
     if not isinstance(data, dict):
-        raise HttpError(400, "the body must be a JSON object", field="body")
+        raise HttpError(400, "body: must be a JSON object", field="body")
     try:
         return _REQUEST.validate_python(data)
     except ValidationError as exc:
