@@ -32,6 +32,7 @@ import httpx
 from ..errors import PermanentJobError, RetryableJobError
 from ..models import Job
 from ..payloads import StripeCapturePayload, StripeRefundPayload
+from .httputil import parse_retry_after
 
 if TYPE_CHECKING:
     import stripe
@@ -61,12 +62,15 @@ def stripe_error(operation: str, exc: Exception) -> RetryableJobError | Permanen
     if not isinstance(exc, stripe.StripeError):
         return RetryableJobError(f"stripe {operation}: {type(exc).__name__}")
     error_type = getattr(exc.error, "type", None) if exc.error is not None else None
+    code = exc.code or (getattr(exc.error, "code", None) if exc.error is not None else None)
     text = (
         f"stripe {operation} failed: {exc.user_message or type(exc).__name__}"
-        f" (type {error_type or type(exc).__name__}, code {exc.code or '-'},"
+        f" (type {error_type or type(exc).__name__}, code {code or '-'},"
         f" HTTP {exc.http_status or '-'}, request id {exc.request_id or '-'})"
     )
-    if isinstance(exc, stripe.RateLimitError | stripe.APIConnectionError):
+    if isinstance(exc, stripe.RateLimitError):
+        return RetryableJobError(text, delay_s=parse_retry_after(exc.headers.get("retry-after")))
+    if isinstance(exc, stripe.APIConnectionError):
         return RetryableJobError(text)
     if isinstance(exc, stripe.IdempotencyError):
         return PermanentJobError(text)
