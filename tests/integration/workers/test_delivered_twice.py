@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
 from jobs_core import Job, JobType
 from jobs_core.workers import WorkerDeps, build_handlers, stripe_idempotency_key
+
 from tests.integration.workers.conftest import Aws
 from tests.integration.workers.helpers import payloads
 from tests.support.stripe_server import StripeServer

@@ -10,10 +10,10 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
-
 from jobs_core import Job, JobType, PermanentJobError, RetryableJobError
 from jobs_core.workers import WorkerDeps, build_handlers
 from jobs_core.workers.effects import MemoryEffectLedger
+
 from tests.integration.workers.conftest import Aws, ResendServer
 from tests.integration.workers.helpers import SENDER, payloads
 

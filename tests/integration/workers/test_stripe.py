@@ -6,11 +6,11 @@ import socket
 from collections.abc import Callable
 
 import pytest
-
 from jobs_core import Job, JobType, PermanentJobError, RetryableJobError
 from jobs_core.workers import WorkerDeps, build_handlers, stripe_idempotency_key
 from jobs_core.workers.handlers import Handler
 from jobs_core.workers.stripe_effects import build_stripe_client
+
 from tests.support.stripe_server import StripeServer
 
 CAPTURE_KEY = stripe_idempotency_key("esc-7", "capture")
