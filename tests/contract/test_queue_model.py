@@ -148,7 +148,8 @@ class QueueMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self._live_holdings()))
     @rule(data=st.data(), outcome=st.sampled_from(["done", "retry", "dead", "release"]))
     def settle(self, data: st.DataObject, outcome: str) -> None:
-        job_id = data.draw(st.sampled_from(self._live_holdings()))
+        live = self._live_holdings()
+        job_id = live[data.draw(st.integers(0, len(live) - 1))]
         claimed = self.held.pop(job_id)
         job = self.jobs[job_id]
         if outcome == "done":

@@ -1,8 +1,10 @@
 """The job, its states and types, and the queue statistics. Knows nothing of storage.
 
-A job record is stored as JSON with integer millisecond timestamps and the payload
-kept as an embedded JSON string, so a Lua script that bumps ``attempts`` never
-re-encodes (and never alters) the payload.
+A job record is stored as ``<header JSON>\n<payload JSON>``: the header holds the
+state, attempts and integer millisecond timestamps; a Lua script that bumps
+``attempts`` decodes and rewrites only the header, so it never re-encodes (and never
+alters) the payload, and enqueue encodes the payload once. Compact JSON escapes
+newlines inside strings, so the first newline always ends the header.
 """
 
 from __future__ import annotations
@@ -115,11 +117,12 @@ class Job(BaseModel):
 
     @classmethod
     def from_record(cls, raw: str, *, state: JobState | None = None) -> Job:
-        data = json.loads(raw)
+        header, _, payload_json = raw.partition("\n")
+        data = json.loads(header)
         return cls(
             id=data["id"],
             type=JobType(data["type"]),
-            payload=json.loads(data["payload_json"]),
+            payload=json.loads(payload_json),
             state=JobState(state or data["state"]),
             attempts=int(data["attempts"]),
             max_attempts=int(data["max_attempts"]),
@@ -157,24 +160,27 @@ def encode_record(
     settled_by: str | None = None,
 ) -> str:
     """The one definition of the stored record; enqueue calls it without building a ``Job``."""
-    return json.dumps(
-        {
-            "id": id,
-            "type": type.value,
-            "state": state.value,
-            "attempts": attempts,
-            "max_attempts": max_attempts,
-            "created_at": created_ms,
-            "next_run_at": next_run_ms,
-            "started_at": started_ms,
-            "finished_at": finished_ms,
-            "last_error": last_error,
-            "dedupe_key": dedupe_key,
-            "correlation_id": correlation_id,
-            "settled_by": settled_by,
-            "payload_json": payload_json,
-        },
-        separators=(",", ":"),
+    return (
+        json.dumps(
+            {
+                "id": id,
+                "type": type.value,
+                "state": state.value,
+                "attempts": attempts,
+                "max_attempts": max_attempts,
+                "created_at": created_ms,
+                "next_run_at": next_run_ms,
+                "started_at": started_ms,
+                "finished_at": finished_ms,
+                "last_error": last_error,
+                "dedupe_key": dedupe_key,
+                "correlation_id": correlation_id,
+                "settled_by": settled_by,
+            },
+            separators=(",", ":"),
+        )
+        + "\n"
+        + payload_json
     )
 
 

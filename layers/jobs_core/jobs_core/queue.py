@@ -38,7 +38,6 @@ from .models import (
     JobType,
     QueueStats,
     TypeStats,
-    encode_payload,
     encode_record,
     new_job_id,
 )
@@ -180,7 +179,7 @@ class JobQueue:
             jtype = JobType(job_type)
         except ValueError:
             raise UnknownJobTypeError(f"unknown job type {job_type!r}", field="type") from None
-        payload_json = encode_payload(_validate_payload(jtype, payload))
+        payload_json = _payload_json(jtype, payload)
         if len(payload_json) > self.settings.max_payload_bytes:
             raise PayloadTooLargeError(
                 f"payload is {len(payload_json)} bytes;"
@@ -452,7 +451,8 @@ def _options(raw: EnqueueOptions | Mapping[str, Any] | None) -> EnqueueOptions:
         raise _validation_error(exc, "options") from None
 
 
-def _validate_payload(job_type: JobType, payload: PayloadInput) -> dict[str, Any]:
+def _payload_json(job_type: JobType, payload: PayloadInput) -> str:
+    """Validate against the type's model; return canonical JSON (pydantic's Rust encoder)."""
     model = PAYLOAD_MODELS[job_type]
     if isinstance(payload, BaseModel):
         if not isinstance(payload, model):
@@ -460,14 +460,15 @@ def _validate_payload(job_type: JobType, payload: PayloadInput) -> dict[str, Any
                 f"{job_type.value} takes a {model.__name__}, not {type(payload).__name__}",
                 field="payload",
             )
-        return payload.model_dump(mode="json", exclude_none=True)
-    if not isinstance(payload, Mapping):
+        validated = payload
+    elif isinstance(payload, Mapping):
+        try:
+            validated = model.model_validate(payload)
+        except ValidationError as exc:
+            raise _validation_error(exc, "payload") from None
+    else:
         raise PayloadValidationError("payload must be a JSON object", field="payload")
-    try:
-        validated = model.model_validate(dict(payload))
-    except ValidationError as exc:
-        raise _validation_error(exc, "payload") from None
-    return validated.model_dump(mode="json", exclude_none=True)
+    return validated.model_dump_json(exclude_none=True)
 
 
 def _validation_error(exc: ValidationError, root: str) -> PayloadValidationError:

@@ -37,7 +37,9 @@ local function reap(member, jtype, id)
   local key = prefix .. 'job:' .. id
   local raw = redis.call('GET', key)
   if not raw then return false end
-  local rec = cjson.decode(raw)
+  -- A record is '<header JSON>\n<payload JSON>': only the header is decoded and rewritten.
+  local nl = string.find(raw, '\n', 1, true)
+  local rec = cjson.decode(string.sub(raw, 1, nl - 1))
   rec.attempts = rec.attempts + 1
   rec.last_error = 'LeaseExpired: the processor holding the job stopped or ran out of time'
   if rec.attempts >= rec.max_attempts then
@@ -50,7 +52,7 @@ local function reap(member, jtype, id)
     rec.next_run_at = now
     redis.call('ZADD', tl, now, jtype .. '|' .. id)
   end
-  redis.call('SET', key, cjson.encode(rec))
+  redis.call('SET', key, cjson.encode(rec) .. string.sub(raw, nl))
   reaped = reaped + 1
   return rec.state == 'queued'
 end

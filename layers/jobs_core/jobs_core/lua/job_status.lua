@@ -5,7 +5,7 @@
 -- the record is not rewritten at claim time (that would cost a command per job).
 local raw = redis.call('GET', ARGV[1] .. 'job:' .. ARGV[2])
 if not raw then return {false, false} end
-local rec = cjson.decode(raw)
+local rec = cjson.decode(string.sub(raw, 1, string.find(raw, '\n', 1, true) - 1))
 if rec.state == 'queued' or rec.state == 'scheduled' then
   local due = redis.call('ZSCORE', KEYS[1], rec.type .. '|' .. ARGV[2])
   return {raw, due or false}

@@ -15,12 +15,13 @@ for _, id in ipairs(ids) do
     local key = prefix .. 'job:' .. id
     local raw = redis.call('GET', key)
     if raw then
-      local rec = cjson.decode(raw)
+      local nl = string.find(raw, '\n', 1, true)
+      local rec = cjson.decode(string.sub(raw, 1, nl - 1))
       rec.state = 'queued'
       rec.attempts = 0
       rec.next_run_at = now
       rec.finished_at = cjson.null
-      redis.call('SET', key, cjson.encode(rec))
+      redis.call('SET', key, cjson.encode(rec) .. string.sub(raw, nl))
       redis.call('ZADD', KEYS[1], now, rec.type .. '|' .. id)
       out[#out + 1] = id
     end

@@ -57,7 +57,8 @@ for i = 1, n do
     -- Only the settle of this token writes settled_by = token: if the record says so, the
     -- first copy of this request was applied and this one is a resend.
     local raw = redis.call('GET', key)
-    codes[i] = (raw and cjson.decode(raw).settled_by == token) and 2 or 0
+    local settled_by = raw and cjson.decode(string.sub(raw, 1, string.find(raw, '\n', 1, true) - 1)).settled_by
+    codes[i] = (settled_by == token) and 2 or 0
   end
 end
 if #requeue > 0 then redis.call('ZADD', tl, unpack(requeue)) end
