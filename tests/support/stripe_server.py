@@ -217,7 +217,7 @@ class StripeServer:
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="stripe-server", daemon=True
+            target=server.serve_forever, args=(0.05,), name="stripe-server", daemon=True
         )
         self._thread.start()
         return self

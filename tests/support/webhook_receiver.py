@@ -116,7 +116,9 @@ class WebhookReceiver:
         if self._tls is not None:
             server.socket = self._tls.wrap_socket(server.socket, server_side=True)
         self._server = server
-        threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="webhook-receiver", daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
