@@ -32,7 +32,7 @@ WEBHOOK_TOLERANCE_S = 300
 @dataclass(frozen=True, slots=True)
 class PaymentIntentInfo:
     id: str
-    client_secret: str
+    client_secret: str | None  # what Stripe.js needs to confirm the payment
     status: str
 
 
@@ -164,7 +164,8 @@ class StripeGateway:
                 params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": idempotency_key},
             )
-        return PaymentIntentInfo(intent.id, intent.client_secret or "", intent.status)
+        secret = getattr(intent, "client_secret", None)
+        return PaymentIntentInfo(intent.id, secret, intent.status)
 
     def capture(self, payment_intent_id: str, *, escrow_id: str) -> str:
         client = self._stripe()

@@ -1,0 +1,139 @@
+"""The escrow API on real parts: moto DynamoDB, the local Stripe server, the session's Redis.
+
+The tests send the sample events in ``events/escrow_api/`` through the real
+``lambda_handler`` (its service built from environment variables, as in Lambda).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+import boto3
+import pytest
+from jobs_core import JobQueue
+from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
+
+from functions.escrow_api import app as app_module
+from functions.escrow_api.service import EscrowService
+from tests.integration.escrow_api.harness import WEBHOOK_SECRET
+from tests.support.redis_server import RedisServer
+from tests.support.stripe_server import StripeServer
+
+TABLE = "escrow-test"
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def stripe_server() -> Iterator[StripeServer]:
+    with StripeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def stripe_api(stripe_server: StripeServer) -> StripeServer:
+    stripe_server.reset()
+    return stripe_server
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto, with fake credentials, and with each AWS request atomic.
+
+    In-process moto runs a request's condition check and its write as plain Python,
+    so two threads can interleave between them; DynamoDB never lets them. A lock
+    around each request restores the atomicity the concurrency tests rely on.
+    """
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    lock = threading.Lock()
+    original = BotocoreStubber.__call__
+
+    def atomic(self: BotocoreStubber, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BotocoreStubber, "__call__", atomic)
+    with mock_aws():
+        # moto drops boto3's default session on start; a kept one keeps its loaded
+        # service models (about half a second per client otherwise).
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", _session())
+        yield
+
+
+@cache
+def _session() -> boto3.Session:
+    return boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+    )
+
+
+@pytest.fixture
+def table(aws: None) -> str:
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.update_time_to_live(
+        TableName=TABLE,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )
+    return TABLE
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch,
+    table: str,
+    stripe_api: StripeServer,
+    clean_redis: RedisServer,
+) -> Iterator[dict[str, str]]:
+    """The environment the Lambda would have, pointed at the local parts."""
+    values = {
+        "ESCROW_TABLE_NAME": table,
+        "STRIPE_API_KEY": stripe_api.api_key,
+        "STRIPE_API_BASE": stripe_api.url,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "JOBS_BACKEND": "redis",
+        "REDIS_URL": clean_redis.url,
+        "JOBS_NAMESPACE": "escrow-api-tests",
+        "POWERTOOLS_SERVICE_NAME": "escrow-api",
+    }
+    for name in ("JOBS_KICK_ENABLED", "AWS_LAMBDA_FUNCTION_NAME", "UPSTASH_REDIS_REST_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    app_module.get_service.cache_clear()
+    yield values
+    app_module.get_service.cache_clear()
+
+
+@pytest.fixture
+def service(env: dict[str, str]) -> EscrowService:
+    """The very service ``lambda_handler`` uses (built from ``env``)."""
+    return app_module.get_service()
+
+
+@pytest.fixture
+def queue(service: EscrowService) -> JobQueue:
+    return service.queue

@@ -1,0 +1,162 @@
+"""Helpers of the escrow API tests: sample events, the handler, Stripe's side, the queue."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import stripe
+from jobs_core import ClaimedJob, JobQueue, JobType
+
+from functions.escrow_api import app as app_module
+from tests.support.stripe_server import StripeServer
+
+ROOT = Path(__file__).resolve().parents[3]
+EVENTS = ROOT / "events" / "escrow_api"
+PLACEHOLDER = "esc_01JEXAMPLE0000000000000000"
+WEBHOOK_SECRET = "whsec_local_escrow_tests"
+
+
+# -- events and calls ---------------------------------------------------------------------
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "escrow-api"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:escrow-api"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def error(self) -> dict[str, Any]:
+        return dict(self.body.get("error") or {})
+
+
+def load_event(
+    name: str,
+    *,
+    escrow_id: str | None = None,
+    body: dict[str, Any] | str | None = None,
+    headers: dict[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """A sample event with the placeholder escrow id replaced and headers changed
+    (``None`` removes one); each gets a fresh request id."""
+    text = (EVENTS / f"{name}.json").read_text()
+    if escrow_id is not None:
+        text = text.replace(PLACEHOLDER, escrow_id)
+    event: dict[str, Any] = json.loads(text)
+    if body is not None:
+        event["body"] = body if isinstance(body, str) else json.dumps(body)
+        event["isBase64Encoded"] = False
+    for key, value in (headers or {}).items():
+        if value is None:
+            event["headers"].pop(key, None)
+        else:
+            event["headers"][key] = value
+    event["requestContext"]["requestId"] = "req-" + uuid.uuid4().hex[:12]
+    return event
+
+
+def invoke(event: dict[str, Any], handler: Callable[..., dict[str, Any]] | None = None) -> Reply:
+    result = (handler or app_module.lambda_handler)(event, FakeLambdaContext())
+    raw = result.get("body") or "{}"
+    return Reply(
+        int(result["statusCode"]),
+        json.loads(raw),
+        {k.lower(): v for k, v in (result.get("headers") or {}).items()},
+    )
+
+
+def call(name: str, **kwargs: Any) -> Reply:
+    return invoke(load_event(name, **kwargs))
+
+
+# -- Stripe's side ------------------------------------------------------------------------
+
+
+def authorize(server: StripeServer, intent_id: str) -> dict[str, Any]:
+    """The buyer confirms the payment in the browser (Stripe.js): the hold is placed.
+
+    The local Stripe server has no confirm endpoint; this sets what confirming would.
+    """
+    with server._lock:
+        intent = server._intents[intent_id]
+        intent.update(
+            status="requires_capture",
+            amount_capturable=intent["amount"],
+            latest_charge="ch_" + uuid.uuid4().hex[:24],
+        )
+        return dict(intent)
+
+
+def signed_webhook(
+    event_name: str,
+    *,
+    escrow_id: str,
+    intent: dict[str, Any],
+    event_id: str | None = None,
+    secret: str = WEBHOOK_SECRET,
+    timestamp: int | None = None,
+) -> dict[str, Any]:
+    """A sample Stripe webhook event about ``intent``, signed as Stripe signs it."""
+    event = load_event(event_name)
+    payload = json.loads(event["body"])
+    payload["id"] = event_id or "evt_" + uuid.uuid4().hex[:24]
+    obj = payload["data"]["object"]
+    obj.update(
+        id=intent["id"],
+        amount=intent["amount"],
+        amount_capturable=intent["amount_capturable"],
+        currency=intent["currency"],
+        status=intent["status"],
+        metadata={"escrow_id": escrow_id},
+    )
+    body = json.dumps(payload)
+    ts = int(time.time()) if timestamp is None else timestamp
+    mac = stripe.WebhookSignature._compute_signature(f"{ts}.{body}", secret)
+    event["body"] = body
+    event["headers"]["stripe-signature"] = f"t={ts},v1={mac}"
+    return event
+
+
+def create_escrow(stripe_api: StripeServer, *, webhook: bool = True) -> tuple[str, str]:
+    """POST /api/escrow as the buyer; returns (escrow id, payment intent id)."""
+    event = "create.json" if webhook else "create_base64.json"
+    reply = call(event.removesuffix(".json"), headers={"idempotency-key": uuid.uuid4().hex})
+    assert reply.status == 201, reply.body
+    return reply.body["escrow"]["id"], reply.body["paymentIntentId"]
+
+
+def funded_escrow(stripe_api: StripeServer, *, webhook: bool = True) -> tuple[str, str]:
+    """An escrow whose payment the buyer authorised and whose webhook arrived."""
+    escrow_id, intent_id = create_escrow(stripe_api, webhook=webhook)
+    intent = authorize(stripe_api, intent_id)
+    reply = invoke(signed_webhook("stripe_webhook_funded", escrow_id=escrow_id, intent=intent))
+    assert reply.status == 200 and reply.body.get("state") == "funded", reply.body
+    return escrow_id, intent_id
+
+
+def drain(queue: JobQueue) -> list[ClaimedJob]:
+    """Claim every ready job (and so take it off the queue)."""
+    claimed: list[ClaimedJob] = []
+    while batch := queue.claim(limit=500):
+        claimed += batch
+    return claimed
+
+
+def job_counts(queue: JobQueue) -> Counter[tuple[JobType, str | None]]:
+    """How many ready jobs there are per (type, dedupe key); claims them."""
+    return Counter((c.job.type, c.job.dedupe_key) for c in drain(queue))
