@@ -32,11 +32,13 @@ Exit codes: 0 done; 1 declined (a purge not confirmed); 2 bad input or configura
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -313,10 +315,13 @@ def cmd_drain(cli: Cli) -> int:
     types = [_job_type(t) for t in cli.args.type] if cli.args.type else None
     queue = cli.queue()
     processor = Processor(queue, default_handlers(env), config=ProcessorConfig.from_environ(env))
-    try:
-        result = processor.process_batch(types, cli.args.limit)
-    finally:
-        processor.close()
+    # The processor logs one JSON line per job on stdout (as in Lambda); here they belong
+    # on stderr, so that stdout holds only the command's answer (``--json`` stays parseable).
+    with _layer_log_to(cli.err):
+        try:
+            result = processor.process_batch(types, cli.args.limit)
+        finally:
+            processor.close()
     data = cli.scrub(result.to_dict())
     rows = [
         [j["id"], j["type"], j["attempt"], j["outcome"], render.shorten(j["error"] or "", 50)]
@@ -335,6 +340,22 @@ def cmd_drain(cli: Cli) -> int:
         text = "no job was due"
     cli.emit(data, text)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _layer_log_to(stream: TextIO) -> Iterator[None]:
+    from jobs_core.logging import logger as layer_logger
+
+    handler = layer_logger.registered_handler
+    if not isinstance(handler, logging.StreamHandler):
+        yield
+        return
+    previous = handler.setStream(stream)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            handler.setStream(previous)
 
 
 def _job_type(name: str) -> JobType:
