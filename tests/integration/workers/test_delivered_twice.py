@@ -5,10 +5,12 @@ one accepted webhook, one audit row."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from jobs_core import Job, JobType
 from jobs_core.workers import WorkerDeps, build_handlers, stripe_idempotency_key
+from jobs_core.workers.effects import FileEffectLedger
 
 from tests.integration.workers.conftest import Aws
 from tests.integration.workers.helpers import payloads
@@ -82,11 +84,17 @@ def test_a_job_delivered_twice_has_its_effect_once(
 
 
 def test_two_deliveries_at_once_send_one_email(
-    aws: Aws, aws_deps: WorkerDeps, new_job: Callable[..., Job]
+    aws: Aws, aws_deps: WorkerDeps, new_job: Callable[..., Job], tmp_path: Path
 ) -> None:
-    """A lease that ran out mid-send: two processors hold the same job at the same time."""
+    """A lease that ran out mid-send: several processors hold the same job at the same time.
+
+    DynamoDB's conditional put is atomic in the service, but moto's is not under threads,
+    so this race runs against the file ledger (flock); test_ledger checks that the DynamoDB
+    ledger makes the same decisions one call at a time.
+    """
     import threading
 
+    aws_deps.effect_ledger = FileEffectLedger(tmp_path / "effects")
     job = new_job(
         JobType.SEND_RELEASE_EMAIL,
         payloads("https://x.example", "pi_1")[JobType.SEND_RELEASE_EMAIL],
