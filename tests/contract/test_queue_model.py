@@ -7,6 +7,7 @@ counts of ``get_queue_stats`` match the model's.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from jobs_core import ClaimedJob, JobQueue, JobState, JobType, ManualClock, RedisBackend, Settings
+from jobs_core import queue as queue_module
 
 LEASE_S = 30
 TYPES = [JobType.AUDIT_LOG_CREATED, JobType.SEND_RELEASE_EMAIL]
@@ -243,3 +245,12 @@ TestQueueModelRedis.settings = SETTINGS
 @pytest.fixture(autouse=True)
 def _real_redis_url(redis_url: str) -> None:
     _REDIS_URL["url"] = redis_url
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random ids order ties (same due time) differently on each run; hypothesis must replay."""
+    counter = itertools.count()
+    monkeypatch.setattr(
+        queue_module, "new_job_id", lambda now_ms: f"{now_ms:013d}{next(counter):013d}"
+    )
