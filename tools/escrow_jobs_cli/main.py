@@ -113,8 +113,9 @@ class Cli:
 
     def queue(self) -> JobQueue:
         if self._queue is None:
-            settings = Settings.from_env(self.env())
-            if settings.backend == "memory":
+            env = self.env()
+            settings = Settings.from_env(env)
+            if settings.backend == "memory" and not env.get("JOBS_BACKEND"):
                 self.note(
                     "no Redis configured (set REDIS_URL or UPSTASH_REDIS_REST_URL and "
                     "UPSTASH_REDIS_REST_TOKEN): using an empty in-process queue"
