@@ -115,10 +115,10 @@ def refusal_reason(ip: IPAddress, *, allow_loopback: bool = False) -> str | None
         return "link-local address (cloud metadata endpoint range)"
     if ip.is_multicast:
         return "multicast address"
-    if ip.is_private:
-        return "private address"
     if ip.is_reserved:
         return "reserved address"
+    if ip.is_private:
+        return "private address"
     if isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED:
         return "shared (carrier-grade NAT) address"
     if not ip.is_global:
