@@ -6,6 +6,7 @@ The tests send the sample events in ``events/escrow_api/`` through the real
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
 from functools import cache
@@ -16,6 +17,8 @@ import pytest
 from jobs_core import JobQueue
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models.table import Table
 
 from functions.escrow_api import app as app_module
 from functions.escrow_api.service import EscrowService
@@ -59,17 +62,45 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     lock = threading.Lock()
     original = BotocoreStubber.__call__
+    snapshots = _SnapshotTablesOnce()
 
     def atomic(self: BotocoreStubber, *args: Any, **kwargs: Any) -> Any:
         with lock:
+            snapshots.request += 1
             return original(self, *args, **kwargs)
 
     monkeypatch.setattr(BotocoreStubber, "__call__", atomic)
+    monkeypatch.setattr(dynamodb_models, "copy", snapshots)
     with mock_aws():
         # moto drops boto3's default session on start; a kept one keeps its loaded
         # service models (about half a second per client otherwise).
         monkeypatch.setattr(boto3, "DEFAULT_SESSION", _session())
         yield
+
+
+class _SnapshotTablesOnce:
+    """Stands in for the ``copy`` module inside moto's DynamoDB models.
+
+    moto's ``transact_write_items`` deep-copies the whole table once per item of the
+    transaction, before applying any of them (its rollback snapshot): the same snapshot
+    each time, at a cost that grows with the table. This takes one per table per AWS
+    request (requests are serialised by the ``aws`` fixture's lock).
+    """
+
+    def __init__(self) -> None:
+        self.request = 0
+        self._snapshots: dict[tuple[int, int], Any] = {}
+
+    def deepcopy(self, obj: Any, memo: Any = None) -> Any:
+        if not isinstance(obj, Table):
+            return copy.deepcopy(obj, memo)
+        key = (id(obj), self.request)
+        if key not in self._snapshots:
+            self._snapshots = {key: copy.deepcopy(obj, memo)}
+        return self._snapshots[key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
 
 
 @cache

@@ -160,3 +160,41 @@ def drain(queue: JobQueue) -> list[ClaimedJob]:
 def job_counts(queue: JobQueue) -> Counter[tuple[JobType, str | None]]:
     """How many ready jobs there are per (type, dedupe key); claims them."""
     return Counter((c.job.type, c.job.dedupe_key) for c in drain(queue))
+
+
+def seed_funded(
+    service: Any, stripe_api: StripeServer, count: int, *, webhook: bool = True
+) -> list[tuple[str, str]]:
+    """``count`` funded escrows written straight to the table, each with an authorised
+    PaymentIntent at the Stripe server (fast set-up for tests that need many)."""
+    from functions.escrow_api.models import Escrow, Party
+    from functions.escrow_api.state import EscrowState
+
+    out = []
+    now = time.time_ns() // 1_000_000
+    for _ in range(count):
+        escrow_id = "esc_" + uuid.uuid4().hex[:26].upper()
+        intent = stripe_api.create_payment_intent(10000, "usd", metadata={"escrow_id": escrow_id})
+        escrow = Escrow(
+            escrow_id=escrow_id,
+            state=EscrowState.FUNDED,
+            version=2,
+            amount=10000,
+            currency="USD",
+            buyer=Party("user-buyer-1", "buyer@example.com"),
+            seller=Party("user-seller-1", "seller@example.com"),
+            payment_intent_id=intent["id"],
+            created_by="user-buyer-1",
+            created_ms=now,
+            updated_ms=now,
+            webhook_url="https://partner.example.com/hooks/escrow" if webhook else None,
+            webhook_secret_ref="partner-1-webhook-secret" if webhook else None,
+        )
+        service.store.write(escrow, expected=None)
+        out.append((escrow_id, intent["id"]))
+    return out
+
+
+def release_event(escrow_id: str) -> dict[str, Any]:
+    """``release.json`` for ``escrow_id`` with a fresh Idempotency-Key."""
+    return load_event("release", escrow_id=escrow_id, headers={"idempotency-key": uuid.uuid4().hex})
