@@ -69,7 +69,9 @@ def stripe_error(operation: str, exc: Exception) -> RetryableJobError | Permanen
         f" HTTP {exc.http_status or '-'}, request id {exc.request_id or '-'})"
     )
     if isinstance(exc, stripe.RateLimitError):
-        return RetryableJobError(text, delay_s=parse_retry_after(exc.headers.get("retry-after")))
+        return RetryableJobError(
+            text, delay_s=parse_retry_after((exc.headers or {}).get("retry-after"))
+        )
     if isinstance(exc, stripe.APIConnectionError):
         return RetryableJobError(text)
     if isinstance(exc, stripe.IdempotencyError):
