@@ -45,6 +45,7 @@ The processor-active marker
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import inspect
 import logging
@@ -182,6 +183,7 @@ class _Batch:
     latest_start: float  # a job may start until then (its whole timeout fits)
     hard_stop: float
     context: contextvars.Context  # the caller's logging context, copied into each job
+    todo: collections.deque[_Task]  # not yet taken by a runner
 
 
 class Processor:
@@ -356,10 +358,12 @@ class Processor:
             latest_start=hard_stop - self.config.job_timeout_s,
             hard_stop=hard_stop,
             context=contextvars.copy_context(),
+            todo=collections.deque(t for t in tasks if t.state is _State.PENDING),
         )
-        for task in tasks:
-            if task.state is _State.PENDING:
-                self._pool.submit(partial(self._work, task, batch))
+        # One runner per pool slot takes tasks until none is left: a handful of pool
+        # hand-offs per batch instead of one per job (each hand-off wakes a thread).
+        for _ in range(min(self.config.concurrency, len(batch.todo))):
+            self._pool.submit(partial(self._runner, batch))
         self._wait(tasks, batch)
         outcomes = [self._outcome(task) for task in tasks]
         settled = self.queue.settle(outcomes)
@@ -370,6 +374,19 @@ class Processor:
         for result in results:
             _log_result(result)
         return BatchResult(results)
+
+    def _runner(self, batch: _Batch) -> None:
+        """Runs on a pool thread: take the batch's tasks one by one until none is left.
+        A runner whose task timed out stops (its thread is abandoned; ``_wait`` starts
+        another runner on the replacement thread)."""
+        while True:
+            try:
+                task = batch.todo.popleft()
+            except IndexError:
+                return
+            self._work(task, batch)
+            if task.state is _State.TIMED_OUT:
+                return
 
     def _work(self, task: _Task, batch: _Batch) -> None:
         """Runs on a pool thread."""
@@ -420,6 +437,8 @@ class Processor:
                             task.state, task.ended = _State.TIMED_OUT, now
                             if task.thread is not None:
                                 self._pool.abandon(task.thread)
+                            if batch.todo:
+                                self._pool.submit(partial(self._runner, batch))
                         else:
                             open_tasks = True
                             wake = min(wake, task.started + timeout)
