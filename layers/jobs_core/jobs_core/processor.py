@@ -568,13 +568,12 @@ _default: Processor | None = None
 
 
 def default_handlers(environ: Mapping[str, str] | None = None) -> HandlerRegistry:
-    """This deploy's registry, from ``jobs_core.workers`` (imported here, on first use:
-    the processor itself never depends on the workers)."""
-    import importlib
+    """This deploy's registry: ``jobs_core.workers.build_handlers`` with its dependencies
+    read from ``environ`` (the process environment when None). Imported here, on first
+    use: the processor itself never depends on the workers."""
+    from .workers import build_handlers, deps_from_environ
 
-    workers = importlib.import_module(f"{__package__}.workers")
-    registry: HandlerRegistry = workers.build_handlers(workers.deps_from_environ(environ))
-    return registry
+    return build_handlers(deps_from_environ(environ))
 
 
 def set_default_processor(processor: Processor | None) -> None:
