@@ -38,6 +38,10 @@ The processor-active marker
     the next claim, and on a claim that may be its last (the idle exit) it shortens it
     to 1 ms, so a finished processor does not keep enqueuers from kicking a new one. The
     first poll of a drain leaves the marker alone: an idle minute costs one round trip.
+    A drain that stops for lack of budget leaves its marker to lapse (``marker_ttl_s``);
+    an enqueue in that window is not kicked and waits for the fan-out or the schedule.
+    Shortening the marker also clobbers another live processor's marker: harmless, the
+    next enqueue merely kicks one processor more.
 
     processor = Processor(queue, {JobType.AUDIT_LOG_CREATED: write_audit_row})
     report = processor.drain(remaining_s=context.get_remaining_time_in_millis() / 1000)
@@ -112,7 +116,30 @@ _ENV_OF_FIELD = {
 
 @dataclass(frozen=True, slots=True)
 class ProcessorConfig:
-    """The processor's knobs; ``from_environ`` reads them from a mapping such as os.environ."""
+    """The processor's knobs; ``from_environ`` reads them from a mapping such as os.environ.
+
+    ==================================  ========  ==========================================
+    variable                            default   meaning
+    ==================================  ========  ==========================================
+    ``JOB_PROCESSOR_CONCURRENCY``       8         handlers running at once per invocation
+    ``JOB_PROCESSOR_BATCH_SIZE``        16        jobs per claim
+    ``JOB_PROCESSOR_JOB_TIMEOUT_S``     15        a handler running longer is failed as
+                                                  retryable (its thread abandoned)
+    ``JOB_PROCESSOR_SAFETY_MARGIN_S``   3         budget kept back from the Lambda timeout
+    ``JOB_PROCESSOR_LEASE_MARGIN_S``    15        lease beyond a batch's worst case
+    ``JOB_PROCESSOR_IDLE_POLL_MIN_S``   0.1       first pause after an empty poll
+    ``JOB_PROCESSOR_IDLE_POLL_MAX_S``   1.0       longest pause (the pause doubles)
+    ``JOB_PROCESSOR_IDLE_EXIT_S``       5         a drain that did work exits after this
+                                                  long idle (one that did none: at once)
+    ``JOB_PROCESSOR_MARKER_TTL_S``      10        life of the processor-active marker
+    ``JOB_PROCESSOR_MAX_FANOUT``        4         processors a drain may start (0: off);
+                                                  match the reserved concurrency - 1
+    ==================================  ========  ==========================================
+
+    Sizing: with the Lambda timeout ``T``, jobs start until ``T - safety - job_timeout``;
+    a timeout of at least schedule period + job timeout + margin (e.g. 90 s for a
+    one-minute schedule) keeps a processor running at every moment of a busy period.
+    """
 
     concurrency: int = 8  # handlers running at once in one invocation
     batch_size: int = 16  # jobs per claim (two rounds of the default pool)

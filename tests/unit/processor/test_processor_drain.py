@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from jobs_core import BackendError, Job, JobQueue, JobState
+import pytest
+from jobs_core import BackendError, ConfigurationError, Job, JobQueue, JobState
 from jobs_core.processor import Processor, ProcessorConfig
 from jobs_core.processor_report import DrainReport, JobOutcome, StopReason, fanout_count
 
@@ -203,3 +204,26 @@ def test_released_outcome_is_reported_per_job(queue: JobQueue) -> None:
     assert JobOutcome.RELEASED in outcomes
     released = [r for r in result.results if r.outcome is JobOutcome.RELEASED]
     assert all(r.duration_ms is None and r.error is None for r in released)
+
+
+def test_config_from_environ() -> None:
+    config = ProcessorConfig.from_environ(
+        {"JOB_PROCESSOR_CONCURRENCY": "3", "JOB_PROCESSOR_JOB_TIMEOUT_S": "2.5", "OTHER": "x"}
+    )
+    assert (config.concurrency, config.job_timeout_s, config.batch_size) == (3, 2.5, 16)
+    assert ProcessorConfig.from_environ({}) == ProcessorConfig()
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"JOB_PROCESSOR_CONCURRENCY": "eight"},
+        {"JOB_PROCESSOR_CONCURRENCY": "0"},
+        {"JOB_PROCESSOR_BATCH_SIZE": "2.5"},
+        {"JOB_PROCESSOR_IDLE_POLL_MIN_S": "2", "JOB_PROCESSOR_IDLE_POLL_MAX_S": "1"},
+        {"JOB_PROCESSOR_MAX_FANOUT": "-1"},
+    ],
+)
+def test_config_refuses_nonsense(environ: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError):
+        ProcessorConfig.from_environ(environ)
