@@ -508,6 +508,7 @@ class LocalStack:
             "apiUrl": self.gateway.url,
             "backend": self.backend,
             "redisUrl": self.redis_url,
+            "redisPid": self.redis.pid if self.redis is not None else None,
             "namespace": env.get("JOBS_NAMESPACE", "escrow-jobs"),
             "awsEndpoint": self.aws_endpoint,
             "region": REGION,

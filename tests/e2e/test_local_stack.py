@@ -1,0 +1,294 @@
+"""Escrows' whole lives through the local stack over HTTP, and the stack's own behaviour.
+
+What each test proves:
+
+- ``test_create_pay_release``: the API on the stack's gateway creates an escrow (JWT
+  claims from a dev token), the simulated payment posts a Stripe-signed event that funds
+  it, the buyer releases it (Stripe capture at the local Stripe server); then, through
+  the real queue, processor and workers: the emails are in the mailbox, the partner's
+  receiver got each signed status webhook (verified with its secret, which the workers
+  read from moto's Secrets Manager), and the audit rows are in moto's DynamoDB table.
+- ``test_dispute_then_resolve``: funded -> disputed (emails to both parties) -> resolved
+  by an admin as refunded (resolution emails to both, the ``escrow.dispute_resolved``
+  webhook, audit rows).
+- ``test_gateway_refuses_like_api_gateway``: no token / a forged token: 401 before the
+  handler; a party without the right: the handler's 403/404; the operator endpoint with
+  its token from Secrets Manager.
+- ``test_cli_and_metrics_against_the_stack``: ``escrow-jobs`` reads the stack's Redis;
+  the monitor's EMF metrics reached moto's CloudWatch.
+- ``test_ctrl_c_stops_everything``: SIGINT and SIGTERM stop a stack with exit code 0, its
+  redis-server child gone, its port free, its stack.json removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from escrow_jobs_cli.main import main as cli_main
+
+from tests.support.webhook_receiver import WebhookReceiver
+
+from .conftest import Stack, eventually, start_stack, subject
+
+# One worker runs this module (under `pytest -n`), so the shared stack starts once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e-local-stack")]
+
+
+@pytest.fixture
+def partner(stack: Stack) -> Any:
+    """A partner endpoint that verifies signatures, with its secret in Secrets Manager."""
+    with WebhookReceiver() as receiver:
+        ref = f"e2e-partner-{uuid.uuid4().hex[:8]}"
+        stack.aws("secretsmanager").create_secret(
+            Name=stack.info["webhookSecretPrefix"] + ref, SecretString=receiver.secret
+        )
+        receiver.ref = ref  # type: ignore[attr-defined]
+        yield receiver
+
+
+def _create(stack: Stack, partner: Any, amount: int = 10000) -> dict[str, Any]:
+    users = stack.info["users"]
+    body = {
+        "amount": amount,
+        "currency": "USD",
+        "buyer": {"id": users["buyer"]["sub"], "email": users["buyer"]["email"]},
+        "seller": {"id": users["seller"]["sub"], "email": users["seller"]["email"]},
+        "webhookUrl": partner.url,
+        "webhookSecretRef": partner.ref,
+    }
+    response = httpx.post(
+        f"{stack.api}/api/escrow",
+        json=body,
+        headers={**stack.auth("buyer"), "Idempotency-Key": uuid.uuid4().hex},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    escrow: dict[str, Any] = response.json()["escrow"]
+    assert escrow["state"] == "pending"
+    return escrow
+
+
+def _pay(stack: Stack, escrow_id: str) -> None:
+    response = httpx.post(
+        f"{stack.api}/_local/stripe/pay", json={"escrowId": escrow_id}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    paid = response.json()
+    assert paid["paymentIntent"]["status"] == "requires_capture"
+    assert paid["webhook"]["status"] == 200, paid
+    assert paid["webhook"]["response"]["state"] == "funded"
+
+
+def _state(stack: Stack, escrow_id: str, role: str = "buyer") -> str:
+    response = httpx.get(f"{stack.api}/api/escrow/{escrow_id}", headers=stack.auth(role))
+    assert response.status_code == 200, response.text
+    return str(response.json()["escrow"]["state"])
+
+
+def _post(stack: Stack, path: str, role: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(
+        f"{stack.api}{path}",
+        json=body,
+        headers={**stack.auth(role), "Idempotency-Key": uuid.uuid4().hex},
+        timeout=30,
+    )
+
+
+def _webhooks(partner: Any, escrow_id: str) -> list[dict[str, Any]]:
+    return [
+        d.payload
+        for d in partner.accepted
+        if d.verified and d.payload["data"].get("escrow_id") == escrow_id
+    ]
+
+
+def test_create_pay_release(stack: Stack, partner: Any) -> None:
+    escrow = _create(stack, partner)
+    escrow_id = escrow["id"]
+    _pay(stack, escrow_id)
+    assert _state(stack, escrow_id) == "funded"
+
+    released = _post(stack, "/api/escrow/release", "buyer", {"escrowId": escrow_id})
+    assert released.status_code == 200, released.text
+    assert released.json()["escrow"]["state"] == "released"
+    assert _state(stack, escrow_id, role="seller") == "released"
+
+    users = stack.info["users"]
+    mails = eventually(
+        lambda: (m := stack.mails_about(escrow_id)) and len(m) >= 2 and m,
+        "the payment-confirmed and release emails",
+        stack,
+    )
+    by_subject = {subject(m): m for m in mails}
+    confirmed = by_subject[f"Payment received: $100.00 held in escrow {escrow_id}"]
+    assert confirmed["To"] == users["buyer"]["email"]
+    release = by_subject[f"Funds released for escrow {escrow_id}"]
+    assert release["To"] == users["seller"]["email"]
+    assert "$100.00" in release.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+    hooks = eventually(
+        lambda: (h := _webhooks(partner, escrow_id)) and len(h) >= 2 and h,
+        "the partner's signed status webhooks",
+        stack,
+    )
+    assert [(h["type"], h["data"]["status"]) for h in hooks] == [
+        ("escrow.status_changed", "funded"),
+        ("escrow.status_changed", "released"),
+    ]
+    assert hooks[1]["data"]["previous_status"] == "funded"
+    assert all(d.verified for d in partner.deliveries)
+
+    rows = eventually(
+        lambda: (r := stack.audit_rows(escrow_id)) and len(r) >= 3 and r,
+        "three audit rows in DynamoDB",
+        stack,
+    )
+    actions = sorted((r["action"], r.get("state_after")) for r in rows)
+    assert actions == [("create", "pending"), ("fund", "funded"), ("release", "released")]
+    release_row = next(r for r in rows if r["action"] == "release")
+    assert release_row["actor"] == users["buyer"]["sub"]
+    assert release_row["state_before"] == "funded"
+    assert len({r["event_id"] for r in rows}) == 3
+
+
+def test_dispute_then_resolve(stack: Stack, partner: Any) -> None:
+    escrow_id = _create(stack, partner, amount=2550)["id"]
+    _pay(stack, escrow_id)
+    disputed = _post(
+        stack, "/api/escrow/dispute", "buyer", {"escrowId": escrow_id, "reason": "not delivered"}
+    )
+    assert disputed.status_code == 200, disputed.text
+    assert _state(stack, escrow_id) == "disputed"
+
+    refused = _post(stack, "/api/escrow/resolve", "buyer",
+                    {"escrowId": escrow_id, "outcome": "refunded"})  # fmt: skip
+    assert refused.status_code == 403, refused.text
+
+    resolved = _post(
+        stack,
+        "/api/escrow/resolve",
+        "admin",
+        {"escrowId": escrow_id, "outcome": "refunded", "note": "seller agreed"},
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert _state(stack, escrow_id, role="admin") == "refunded"
+
+    users = stack.info["users"]
+    parties = {users["buyer"]["email"], users["seller"]["email"]}
+
+    def dispute_mails() -> dict[str, set[str]] | None:
+        recipients: dict[str, set[str]] = {}
+        for mail in stack.mails_about(escrow_id):
+            recipients.setdefault(subject(mail), set()).add(str(mail["To"]))
+        opened = recipients.get(f"A dispute was opened on escrow {escrow_id}", set())
+        closed = recipients.get(f"The dispute on escrow {escrow_id} is resolved", set())
+        return recipients if opened == parties and closed == parties else None
+
+    eventually(dispute_mails, "dispute and resolution emails to both parties", stack)
+
+    hooks = eventually(
+        lambda: (h := _webhooks(partner, escrow_id)) and len(h) >= 3 and h,
+        "the funded, disputed and resolved webhooks",
+        stack,
+    )
+    kinds = [(h["type"], h["data"].get("status") or h["data"].get("outcome")) for h in hooks]
+    assert ("escrow.status_changed", "disputed") in kinds
+    assert ("escrow.dispute_resolved", "refunded") in kinds
+
+    rows = eventually(
+        lambda: (r := stack.audit_rows(escrow_id)) and len(r) >= 4 and r,
+        "the audit rows of the dispute and its resolution",
+        stack,
+    )
+    assert {r["action"] for r in rows} >= {"create", "fund", "dispute", "resolve_refund"}
+    resolve_row = next(r for r in rows if r["action"] == "resolve_refund")
+    assert (resolve_row["state_before"], resolve_row["state_after"]) == ("disputed", "refunded")
+    assert resolve_row["actor"] == users["admin"]["sub"]
+
+
+def test_gateway_refuses_like_api_gateway(stack: Stack) -> None:
+    anonymous = httpx.post(f"{stack.api}/api/escrow", json={})
+    assert (anonymous.status_code, anonymous.json()) == (401, {"message": "Unauthorized"})
+    forged = stack.token("admin")[:-4] + "AAAA"
+    response = httpx.get(
+        f"{stack.api}/api/escrow/esc_x", headers={"Authorization": f"Bearer {forged}"}
+    )
+    assert response.status_code == 401
+    assert (
+        httpx.get(f"{stack.api}/api/escrow/esc_unknown", headers=stack.auth("buyer")).status_code
+        == 404
+    )
+    assert httpx.get(f"{stack.api}/api/nothing-here").status_code == 404
+
+    unsigned = httpx.post(f"{stack.api}/api/stripe/webhook", content=b'{"id": "evt_1"}')
+    assert unsigned.status_code == 400  # the handler checks Stripe's signature
+
+    operator = httpx.get(f"{stack.api}/api/jobs/process")
+    assert operator.status_code == 401
+    stats = httpx.get(
+        f"{stack.api}/api/jobs/process",
+        headers={"Authorization": f"Bearer {stack.info['processorToken']}"},
+    )
+    assert stats.status_code == 200, stats.text
+    assert "deadLetterCount" in stats.json()
+
+
+def test_cli_and_metrics_against_the_stack(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert stack.info["backend"] == "redis"
+    env = {"REDIS_URL": stack.info["redisUrl"], "JOBS_NAMESPACE": stack.info["namespace"]}
+    assert cli_main(["stats", "--json"], environ=env) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["namespace"] == stack.info["namespace"]
+    assert stats["deadLetter"] == 0
+
+    def monitor_metrics() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = stack.aws("cloudwatch").list_metrics(
+            Namespace="EscrowJobs", MetricName="QueueDepth"
+        )["Metrics"]
+        return found
+
+    metrics = eventually(monitor_metrics, "the monitor's QueueDepth in CloudWatch", stack)
+    dimensions = [{d["Name"]: d["Value"] for d in m["Dimensions"]} for m in metrics]
+    assert {"service": "queue-monitor", "queue": stack.info["namespace"]} in dimensions
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie of an exited child counts as gone
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_stops_everything(tmp_path: Path, sig: signal.Signals) -> None:
+    running = start_stack(tmp_path)
+    redis_pid = running.info["redisPid"]
+    port = int(running.api.rsplit(":", 1)[1])
+    assert redis_pid and _alive(redis_pid)
+    assert running.stop(sig) == 0, running.log()
+    assert not _alive(redis_pid), "the redis-server child outlived the stack"
+    assert _port_free(port)
+    assert not (running.state_dir / "stack.json").exists()
+    assert "stopped" in running.log()
