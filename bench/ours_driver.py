@@ -14,7 +14,6 @@ import uuid
 from typing import Any
 
 import redis
-
 from jobs_core import JobQueue, Outcome, RedisBackend, Settings
 from jobs_core.backends.counting import CountingBackend
 

@@ -40,3 +40,12 @@ def test_numeric_settings_are_checked() -> None:
         Settings.from_env({"JOBS_RETENTION_S": "soon"})
     with pytest.raises(ConfigurationError):
         Settings.from_env({"JOBS_NAMESPACE": "a{b}"})
+
+
+def test_job_ids_are_ulids_of_their_time() -> None:
+    from jobs_core.models import new_job_id
+    from ulid import ULID
+
+    job_id = new_job_id(1_767_225_600_123)
+    assert ULID.from_str(job_id).milliseconds == 1_767_225_600_123
+    assert new_job_id(1_767_225_600_124) > job_id

@@ -55,10 +55,10 @@ class JobState(StrEnum):
 
 
 def new_job_id(now_ms: int) -> str:
-    """A ULID for ``now_ms``: sortable by creation time, 80 random bits against collisions.
+    """A ULID for ``now_ms``: 48 bits of milliseconds then 80 random bits.
 
-    Built from python-ulid's encoder directly: ``ULID.from_timestamp`` costs twice as much,
-    and enqueue is a hot path.
+    Sortable by creation time. python-ulid's encoder, without ``ULID.from_timestamp``'s
+    validation, which doubles the cost on this hot path.
     """
     return base32.encode(now_ms.to_bytes(6, "big") + os.urandom(10))
 
@@ -159,29 +159,28 @@ def encode_record(
     correlation_id: str | None = None,
     settled_by: str | None = None,
 ) -> str:
-    """The one definition of the stored record; enqueue calls it without building a ``Job``."""
+    """The one definition of the stored record; enqueue calls it without building a ``Job``.
+
+    Written as a template (ids, types and states need no escaping; free text goes
+    through ``json.dumps``): this runs once per enqueued job.
+    """
     return (
-        json.dumps(
-            {
-                "id": id,
-                "type": type.value,
-                "state": state.value,
-                "attempts": attempts,
-                "max_attempts": max_attempts,
-                "created_at": created_ms,
-                "next_run_at": next_run_ms,
-                "started_at": started_ms,
-                "finished_at": finished_ms,
-                "last_error": last_error,
-                "dedupe_key": dedupe_key,
-                "correlation_id": correlation_id,
-                "settled_by": settled_by,
-            },
-            separators=(",", ":"),
-        )
-        + "\n"
-        + payload_json
+        f'{{"id":"{id}","type":"{type.value}","state":"{state.value}",'
+        f'"attempts":{attempts},"max_attempts":{max_attempts},'
+        f'"created_at":{_num(created_ms)},"next_run_at":{_num(next_run_ms)},'
+        f'"started_at":{_num(started_ms)},"finished_at":{_num(finished_ms)},'
+        f'"last_error":{_text(last_error)},"dedupe_key":{_text(dedupe_key)},'
+        f'"correlation_id":{_text(correlation_id)},"settled_by":{_text(settled_by)}}}'
+        f"\n{payload_json}"
     )
+
+
+def _num(value: int | None) -> str:
+    return "null" if value is None else str(int(value))
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else json.dumps(value)
 
 
 def _opt_int(value: Any) -> int | None:
