@@ -110,9 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     peers = pr.median_rows(peer_rounds) if drivers else []
     bare_median = statistics.median(bare)
     layout = "Redis on CPU 0, clients on CPU 1" if pinned else "no CPU pinning"
-    print(
-        f"\n== Queue engine: {args.jobs} no-op jobs, median of {args.repeat} interleaved rounds, {layout}"
-    )
+    rounds = f"median of {args.repeat} interleaved rounds"
+    print(f"\n== Queue engine: {args.jobs} no-op jobs, {rounds}, {layout}")
     print(pr.format_table([ours, *peers], bare_median))
     print(pr.drift_report(bare, load_before, os.getloadavg()[0]))
     print(
