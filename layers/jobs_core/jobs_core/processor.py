@@ -3,7 +3,10 @@
 A batch costs two round trips whatever its size: one ``claim`` and one ``settle`` (the
 engine's batch settle, fenced per job), so a steady drain spends 2/batch round trips
 per job. ``drain`` repeats batches until the queue stays idle or the time left is too
-short to start another job; an idle poll is one round trip.
+short to start another job; an idle poll is one round trip. While draining, a batch's
+settle runs on a settler thread as the next batch is claimed and run (at most one settle
+in flight; its result is collected before the next is sent, and before ``drain``
+returns): Redis works on one call while Python works on the other.
 
 Time and leases
     ``hard_stop`` = now + remaining budget - ``safety_margin_s``. A job starts only while
@@ -50,6 +53,7 @@ The processor-active marker
 from __future__ import annotations
 
 import collections
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -57,6 +61,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from enum import Enum
 from functools import partial
@@ -245,10 +250,18 @@ class Processor:
         self._clock = clock
         self._sleep = sleep
         self._pool = WorkerPool(self.config.concurrency)
+        self._settle_executor: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
         """Let the worker threads exit (abandoned ones exit when their call returns)."""
         self._pool.shutdown()
+        if self._settle_executor is not None:
+            self._settle_executor.shutdown(wait=True)
+
+    def _settler(self) -> ThreadPoolExecutor:
+        if self._settle_executor is None:
+            self._settle_executor = ThreadPoolExecutor(1, thread_name_prefix="jobs-settle")
+        return self._settle_executor
 
     # -- the original API --------------------------------------------------------------
 
@@ -304,6 +317,9 @@ class Processor:
         idle_since: float | None = None
         interval = cfg.idle_poll_min_s
         last_full = False
+        # A batch's settle runs on the settler thread while the next batch is claimed
+        # and run: one settle in flight at most, its result collected before the next.
+        settling: Future[BatchResult] | None = None
         try:
             while True:
                 now = self._clock()
@@ -333,8 +349,14 @@ class Processor:
                 last_full = len(claimed) >= cfg.batch_size
                 if claimed:
                     worked, idle_since, interval = True, None, cfg.idle_poll_min_s
-                    report.add(self._run_batch(claimed, hard_stop))
+                    tasks = self._execute(claimed, hard_stop)
+                    if settling is not None:
+                        report.add(settling.result())
+                    settling = self._settler().submit(self._settle, tasks)
                     continue
+                if settling is not None:
+                    report.add(settling.result())
+                    settling = None
                 if last_chance:
                     report.stop_reason = StopReason.IDLE
                     break
@@ -342,12 +364,18 @@ class Processor:
                     idle_since = now
                 self._sleep(max(0.0, min(interval, hard_stop - cfg.job_timeout_s - now)))
                 interval = min(interval * 2, cfg.idle_poll_max_s)
+            if settling is not None:
+                report.add(settling.result())
+                settling = None
             if report.stop_reason is StopReason.BUDGET and last_full and measure_backlog:
                 stats = self.queue.get_queue_stats()
                 report.backlog = sum(
                     s.ready for t, s in stats.by_type.items() if wanted is None or t in wanted
                 )
         except BackendError as exc:
+            if settling is not None:  # let the batch in flight finish and count it
+                with contextlib.suppress(BackendError):
+                    report.add(settling.result())
             logger.exception("drain stopped: the queue backend failed")
             report.stop_reason = StopReason.BACKEND_ERROR
             report.error = exc
@@ -377,8 +405,10 @@ class Processor:
     # -- one batch ---------------------------------------------------------------------
 
     def _run_batch(self, claimed: Sequence[ClaimedJob], hard_stop: float) -> BatchResult:
-        if not claimed:
-            return BatchResult()
+        return self._settle(self._execute(claimed, hard_stop))
+
+    def _execute(self, claimed: Sequence[ClaimedJob], hard_stop: float) -> list[_Task]:
+        """Run a claimed batch on the pool; every task ends finished, timed out or skipped."""
         tasks = [_Task(c, self.handlers.get(c.job.type)) for c in claimed]
         batch = _Batch(
             cond=threading.Condition(),
@@ -392,6 +422,12 @@ class Processor:
         for _ in range(min(self.config.concurrency, len(batch.todo))):
             self._pool.submit(partial(self._runner, batch))
         self._wait(tasks, batch)
+        return tasks
+
+    def _settle(self, tasks: list[_Task]) -> BatchResult:
+        """Record a run batch's outcomes in one call; log one line per job."""
+        if not tasks:
+            return BatchResult()
         outcomes = [self._outcome(task) for task in tasks]
         settled = self.queue.settle(outcomes)
         results = [
