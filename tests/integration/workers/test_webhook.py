@@ -315,3 +315,29 @@ def test_body_is_compact_sorted_json(
     _run(_deps(receiver), _job(new_job, receiver.url))
     body = receiver.deliveries[0].body
     assert body == json.dumps(json.loads(body), separators=(",", ":"), sort_keys=True).encode()
+
+
+def test_next_checked_address_is_tried_when_connecting_fails(receiver: WebhookReceiver) -> None:
+    """``localhost`` often resolves to ::1 first while a server listens on 127.0.0.1 only."""
+    sender = WebhookSender(allow_local=True, resolver=lambda host, port: ["::1", "127.0.0.1"])
+    result = sender.deliver(
+        url=f"http://localhost:{receiver.port}/hooks",
+        secret=receiver.secret,
+        message_id="msg_fallback",
+        body=BODY,
+    )
+    assert result.address == "127.0.0.1"
+    assert len(receiver.accepted) == 1
+
+
+def test_an_answer_is_final_even_when_more_addresses_remain(receiver: WebhookReceiver) -> None:
+    receiver.respond_next(1, 500)
+    sender = WebhookSender(allow_local=True, resolver=lambda host, port: ["127.0.0.1", "127.0.0.2"])
+    with pytest.raises(RetryableJobError, match="HTTP 500"):
+        sender.deliver(
+            url=f"http://partner.invalid:{receiver.port}/hooks",
+            secret=receiver.secret,
+            message_id="msg_once",
+            body=BODY,
+        )
+    assert len(receiver.deliveries) == 1

@@ -71,7 +71,8 @@ def test_destination_pins_the_first_address_and_keeps_the_name() -> None:
     )
     assert calls == [("partner.example", 8443)]
     assert str(dest.address) == "93.184.215.14"
-    assert str(dest.connect_url) == "https://93.184.215.14:8443/h?x=1"
+    assert str(dest.connect_url()) == "https://93.184.215.14:8443/h?x=1"
+    assert len(dest.addresses) == 2  # both checked; the second is tried if the first fails
     assert dest.host_header == "partner.example:8443"
     assert dest.redacted == "https://partner.example:8443/h"  # no query string in logs
 
@@ -80,7 +81,7 @@ def test_ipv6_and_mapped_destinations() -> None:
     dest = check_destination(
         "https://v6.example/", allow_local=False, resolver=lambda h, p: ["2606:4700::1111"]
     )
-    assert str(dest.connect_url) == "https://[2606:4700::1111]/"
+    assert str(dest.connect_url()) == "https://[2606:4700::1111]/"
     mapped = check_destination(
         "https://m.example/", allow_local=False, resolver=lambda h, p: ["::ffff:8.8.8.8"]
     )

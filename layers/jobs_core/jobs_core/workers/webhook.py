@@ -128,17 +128,20 @@ def refusal_reason(ip: IPAddress, *, allow_loopback: bool = False) -> str | None
 
 @dataclass(frozen=True, slots=True)
 class Destination:
-    """A URL that passed the guard, and the address to connect to."""
+    """A URL that passed the guard, and the checked addresses to connect to, in order."""
 
     url: httpx.URL
     host: str  # ASCII (IDNA) host name, or the IP literal
     port: int
-    address: IPAddress
+    addresses: tuple[IPAddress, ...]
 
     @property
-    def connect_url(self) -> httpx.URL:
-        """The URL with the checked address in place of the name."""
-        return self.url.copy_with(host=str(self.address))
+    def address(self) -> IPAddress:
+        return self.addresses[0]
+
+    def connect_url(self, address: IPAddress | None = None) -> httpx.URL:
+        """The URL with a checked address (the first by default) in place of the name."""
+        return self.url.copy_with(host=str(address or self.address))
 
     @property
     def host_header(self) -> str:
@@ -191,10 +194,12 @@ def check_destination(url: str, *, allow_local: bool, resolver: Resolver) -> Des
         reason = refusal_reason(address, allow_loopback=allow_local)
         if reason is not None:
             raise UnsafeDestinationError(f"webhook host {host} refused: {address} is a {reason}")
-    chosen = addresses[0]
-    if isinstance(chosen, ipaddress.IPv6Address) and chosen.ipv4_mapped is not None:
-        chosen = chosen.ipv4_mapped
-    return Destination(url=parsed, host=host, port=port, address=chosen)
+    unwrapped: dict[IPAddress, None] = {}
+    for address in addresses:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        unwrapped[address] = None
+    return Destination(url=parsed, host=host, port=port, addresses=tuple(unwrapped))
 
 
 class _Deadline:
@@ -306,24 +311,30 @@ class WebhookSender:
         extensions: dict[str, Any] = {"trace": deadline.trace}
         if destination.url.scheme == "https":
             extensions["sni_hostname"] = destination.host
-        request = self._client.build_request(
-            "POST",
-            destination.connect_url,
-            content=body,
-            headers={
-                "Host": destination.host_header,
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                "webhook-id": message_id,
-                "webhook-timestamp": str(int(when.timestamp())),
-                "webhook-signature": signature,
-            },
-            extensions=extensions,
-        )
-        where = f"{destination.redacted} ({destination.address})"
+        headers = {
+            "Host": destination.host_header,
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(when.timestamp())),
+            "webhook-signature": signature,
+        }
         deadline.start()
         try:
-            status, retry_after, excerpt = self._exchange(request, deadline)
+            # Each checked address in turn while the connection itself fails (a name with
+            # IPv6 and IPv4 addresses, one unreachable); once connected, that answer counts.
+            for address in destination.addresses:
+                request = self._client.build_request(
+                    "POST",
+                    destination.connect_url(address),
+                    content=body,
+                    headers=headers,
+                    extensions=extensions,
+                )
+                where = f"{destination.redacted} ({address})"
+                status, retry_after, excerpt, connect_failed = self._exchange(request, deadline)
+                if not (connect_failed and not deadline.fired):
+                    break
         finally:
             deadline.finish()
         if status is None:
@@ -333,7 +344,7 @@ class WebhookSender:
             text += f": {redact_text(excerpt)}"
         if 200 <= status < 300:
             log.info("webhook %s delivered to %s: HTTP %s", message_id, where, status)
-            return DeliveryResult(status=status, address=str(destination.address))
+            return DeliveryResult(status=status, address=str(address))
         if status in (408, 429) or status >= 500:
             raise RetryableJobError(text, delay_s=parse_retry_after(retry_after))
         if 300 <= status < 400:
@@ -342,15 +353,18 @@ class WebhookSender:
 
     def _exchange(
         self, request: httpx.Request, deadline: _Deadline
-    ) -> tuple[int | None, str | None, str]:
-        """``(status, Retry-After, body excerpt)``, or ``(None, None, why)`` when no answer."""
+    ) -> tuple[int | None, str | None, str, bool]:
+        """``(status, Retry-After, body excerpt, False)``, or ``(None, None, why, connect
+        failed)`` when there is no answer."""
         try:
             response = self._client.send(request, stream=True)
+        except httpx.ConnectTimeout as exc:
+            return None, None, f"timed out ({type(exc).__name__})", True
         except httpx.TimeoutException as exc:
-            return None, None, f"timed out ({type(exc).__name__})"
+            return None, None, f"timed out ({type(exc).__name__})", False
         except httpx.HTTPError as exc:
             why = "total timeout exceeded" if deadline.fired else f"{type(exc).__name__}: {exc}"
-            return None, None, why
+            return None, None, why, isinstance(exc, httpx.ConnectError)
         excerpt = b""
         try:
             received = 0
@@ -368,4 +382,5 @@ class WebhookSender:
             response.status_code,
             response.headers.get("retry-after"),
             excerpt.decode("utf-8", "replace").strip(),
+            False,
         )
