@@ -216,6 +216,7 @@ class _Batch:
     hard_stop: float
     context: contextvars.Context  # the caller's logging context, copied into each job
     todo: collections.deque[_Task]  # not yet taken by a runner
+    runners: int = 0  # runners started for this batch (a replaced stuck one still counts)
 
 
 class Processor:
@@ -417,9 +418,12 @@ class Processor:
             context=contextvars.copy_context(),
             todo=collections.deque(t for t in tasks if t.state is _State.PENDING),
         )
-        # One runner per pool slot takes tasks until none is left: a handful of pool
-        # hand-offs per batch instead of one per job (each hand-off wakes a thread).
-        for _ in range(min(self.config.concurrency, len(batch.todo))):
+        # Runners take tasks until none is left. One starts; each runner that takes a task
+        # while more wait starts another, up to the pool size: slow (I/O) handlers fan out
+        # to the whole pool within microseconds, while fast ones are done by a few runners
+        # (each hand-off wakes a thread, which costs more than a no-op job).
+        if batch.todo:
+            batch.runners = 1
             self._pool.submit(partial(self._runner, batch))
         self._wait(tasks, batch)
         return tasks
@@ -447,9 +451,18 @@ class Processor:
                 task = batch.todo.popleft()
             except IndexError:
                 return
+            if batch.todo:
+                self._add_runner(batch)
             self._work(task, batch)
             if task.state is _State.TIMED_OUT:
                 return
+
+    def _add_runner(self, batch: _Batch) -> None:
+        with batch.cond:
+            if batch.runners >= self.config.concurrency:
+                return
+            batch.runners += 1
+        self._pool.submit(partial(self._runner, batch))
 
     def _work(self, task: _Task, batch: _Batch) -> None:
         """Runs on a pool thread."""
@@ -500,7 +513,7 @@ class Processor:
                             task.state, task.ended = _State.TIMED_OUT, now
                             if task.thread is not None:
                                 self._pool.abandon(task.thread)
-                            if batch.todo:
+                            if batch.todo:  # the stuck runner stops: replace it
                                 self._pool.submit(partial(self._runner, batch))
                         else:
                             open_tasks = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -226,3 +227,28 @@ def test_a_limit_below_one_claims_nothing(queue: JobQueue, limit: int) -> None:
     enqueue(queue, 1)
     assert Processor(queue, {AUDIT: lambda job: None}).process_batch(limit=limit).results == []
     assert queue.get_queue_stats().ready == 1
+
+
+def test_with_a_pool_of_one_a_hung_job_does_not_block_the_jobs_behind_it(
+    queue: JobQueue, release: list[object]
+) -> None:
+    [hung] = enqueue(queue, 1)
+    time.sleep(0.005)  # due a few ms earlier: claimed, and so started, first
+    others = enqueue(queue, 3)
+    gate = threading.Event()
+    release.append(gate)
+    ran: list[str] = []
+
+    def handler(job: Job) -> None:
+        if job.id == hung:
+            gate.wait(30)
+        else:
+            ran.append(job.id)
+
+    processor = Processor(queue, {AUDIT: handler}, concurrency=1, job_timeout_s=0.3)
+    results = by_id(processor.process_batch(limit=4).results)
+
+    assert results[hung].outcome is JobOutcome.RETRIED and results[hung].timed_out
+    assert sorted(ran) == sorted(others)  # run by the replacement worker after the timeout
+    assert processor._pool.abandoned == 1
+    assert all(results[i].outcome is JobOutcome.SUCCEEDED for i in others)
