@@ -335,3 +335,54 @@ def test_samconfig_environments_do_not_share_a_stack_or_a_queue() -> None:
     assert len(stacks) == len(namespaces) == len(secrets) == len(envs)
     assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
     assert samconfig_parameters("prod").get("AlarmEmail")
+
+
+DYNAMODB_ACTIONS = {
+    "get_item": "dynamodb:GetItem",
+    "put_item": "dynamodb:PutItem",
+    "update_item": "dynamodb:UpdateItem",
+    "delete_item": "dynamodb:DeleteItem",
+    "query": "dynamodb:Query",
+    "scan": "dynamodb:Scan",
+    "batch_get_item": "dynamodb:BatchGetItem",
+    "batch_write_item": "dynamodb:BatchWriteItem",
+}
+TRANSACT_ACTIONS = {  # TransactWriteItems is authorised per item
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+CODE_OF = {  # where each function's DynamoDB calls live
+    "EscrowApiFunction": ["functions/escrow_api"],
+    "JobProcessorFunction": ["functions/job_processor", "layers/jobs_core/jobs_core/workers"],
+}
+
+
+def _dynamodb_actions_in(folders: list[str]) -> set[str]:
+    from tests.template.cfn import ROOT
+
+    needed = set()
+    for folder in folders:
+        for source in (ROOT / folder).rglob("*.py"):
+            text = source.read_text()
+            for method, action in DYNAMODB_ACTIONS.items():
+                if re.search(rf"\.{method}\(", text):
+                    needed.add(action)
+            if ".transact_write_items(" in text:
+                for kind, action in TRANSACT_ACTIONS.items():
+                    if re.search(rf"[\"']{kind}[\"']\s*:", text):
+                        needed.add(action)
+    return needed
+
+
+@pytest.mark.parametrize("function", sorted(CODE_OF))
+def test_every_dynamodb_call_in_the_code_is_granted(
+    transformed: dict[str, Any], function: str
+) -> None:
+    """Least privilege must still let the code work: each DynamoDB operation the
+    function's code performs is among the actions its role grants."""
+    needed = _dynamodb_actions_in(CODE_OF[function])
+    granted = {a for s in _statements(transformed, function) for a in s["actions"]}
+    assert needed, f"no DynamoDB call found for {function}: the scan is broken"
+    assert needed <= granted, f"{function} calls {sorted(needed - granted)} without the right"
