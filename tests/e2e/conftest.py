@@ -104,10 +104,11 @@ def subject(mail: EmailMessage) -> str:
     return " ".join(str(mail["Subject"]).split())
 
 
-def start_stack(workdir: Path) -> Stack:
+def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Stack:
     state = workdir / "state"
     log_path = workdir / "stack.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_PREFIXES)}
+    env.update(extra_env or {})
     port = free_port()
     command = [
         sys.executable, "-m", "escrow_jobs_cli.local_stack",

@@ -26,13 +26,16 @@ import json
 import os
 import signal
 import socket
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 from escrow_jobs_cli.main import main as cli_main
+from jobs_core import JobQueue, Settings
 
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -292,3 +295,74 @@ def test_ctrl_c_stops_everything(tmp_path: Path, sig: signal.Signals) -> None:
     assert _port_free(port)
     assert not (running.state_dir / "stack.json").exists()
     assert "stopped" in running.log()
+
+
+def _release_flow(stack: Stack) -> str:
+    """Create, pay, release with the demo partner; returns the escrow id once the release
+    email is in the mailbox (the processor ran the jobs on this stack's queue)."""
+    partner = stack.info["demoPartner"]
+    users = stack.info["users"]
+    created = httpx.post(
+        f"{stack.api}/api/escrow",
+        json={
+            "amount": 700,
+            "currency": "EUR",
+            "buyer": {"id": users["buyer"]["sub"], "email": users["buyer"]["email"]},
+            "seller": {"id": users["seller"]["sub"], "email": users["seller"]["email"]},
+            **partner,
+        },
+        headers=stack.auth("buyer"),
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    escrow_id = str(created.json()["escrow"]["id"])
+    _pay(stack, escrow_id)
+    released = _post(stack, "/api/escrow/release", "buyer", {"escrowId": escrow_id})
+    assert released.status_code == 200, released.text
+    eventually(
+        lambda: any(subject(m).startswith("Funds released") for m in stack.mails_about(escrow_id)),
+        "the release email",
+        stack,
+    )
+    deliveries = eventually(
+        lambda: [
+            d
+            for d in httpx.get(f"{stack.api}/_local/partner/webhooks").json()["deliveries"]
+            if d["payload"]["data"]["escrow_id"] == escrow_id
+        ],
+        "the demo partner's verified webhooks",
+        stack,
+    )
+    assert deliveries[0]["payload"]["type"] == "escrow.status_changed"
+    return escrow_id
+
+
+def test_embedded_redis_when_no_redis_server_is_on_path(tmp_path: Path) -> None:
+    no_redis_path = str(Path(sys.executable).parent)  # the venv's bin: python, no redis-server
+    running = start_stack(tmp_path, {"PATH": no_redis_path})
+    try:
+        assert running.info["backend"] == "memory"
+        assert running.info["redisUrl"] is None
+        assert running.info["redisPid"] is None
+        _release_flow(running)
+    finally:
+        assert running.stop() == 0, running.log()
+
+
+def test_configured_redis_is_used_instead(tmp_path: Path, redis_url: str) -> None:
+    namespace = f"e2e-{uuid.uuid4().hex[:8]}"
+    running = start_stack(tmp_path, {"REDIS_URL": redis_url, "JOBS_NAMESPACE": namespace})
+    try:
+        assert (running.info["backend"], running.info["redisUrl"]) == ("redis", redis_url)
+        assert running.info["redisPid"] is None  # no redis-server of its own
+        escrow_id = _release_flow(running)
+    finally:
+        assert running.stop() == 0, running.log()
+    queue = JobQueue.from_settings(Settings(backend="redis", redis_url=redis_url,
+                                            namespace=namespace))  # fmt: skip
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        records = [client.get(k) for k in client.scan_iter(match=f"{queue.keys.prefix}*")]
+    finally:
+        client.close()
+    assert any(escrow_id in (r or "") for r in records if isinstance(r, str))

@@ -343,6 +343,13 @@ class LocalStack:
     def _load_functions(self) -> None:
         for function in self.functions.values():
             function.handler()  # import now: a broken handler fails the start, not a request
+        if self.environ.get("JOBS_BACKEND") == "memory":
+            from jobs_core import memory_backend
+
+            # Create the process's one embedded Redis now, on this thread: built lazily by
+            # the first two functions at once (the processor and the monitor threads), a
+            # cached factory without a lock can hand each its own empty server.
+            memory_backend()
 
     def _schedule(self) -> None:
         rates: dict[str, float] = {}
