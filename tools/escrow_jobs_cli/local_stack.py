@@ -554,12 +554,15 @@ class LocalStack:
         api = info["apiUrl"]
         users = info["users"]
         partner = info["demoPartner"]
-        cli_env = (
-            f"REDIS_URL={info['redisUrl']} escrow-jobs stats"
-            if info["redisUrl"]
-            else "(the in-memory Redis lives in this process: the CLI cannot reach it; "
-            "install redis-server or set REDIS_URL)"
-        )
+        if info["redisUrl"]:
+            cli_env = f"REDIS_URL={info['redisUrl']} escrow-jobs stats"
+        elif info["backend"] == "upstash":
+            cli_env = "escrow-jobs stats   # with the same UPSTASH_REDIS_REST_* variables"
+        else:
+            cli_env = (
+                "# escrow-jobs cannot reach the in-memory Redis of this process: "
+                "install redis-server or set REDIS_URL"
+            )
         create = json.dumps(
             {
                 "amount": 10000,

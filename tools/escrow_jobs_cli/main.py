@@ -139,6 +139,15 @@ class Cli:
 
 
 def cmd_stats(cli: Cli) -> int:
+    try:
+        return _stats(cli)
+    except KeyboardInterrupt:
+        if not cli.args.watch:
+            raise
+        return EXIT_OK  # Ctrl-C is how a watch ends
+
+
+def _stats(cli: Cli) -> int:
     queue = cli.queue()
     refreshes = 0
     watch = cli.args.watch

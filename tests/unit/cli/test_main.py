@@ -254,3 +254,18 @@ def test_global_options_before_or_after_the_command() -> None:
 def test_redis_url_and_namespace_options_override_the_environment(run_cli: RunCli) -> None:
     run = run_cli("--namespace", "other-ns", "stats", "--json")
     assert json.loads(run.out)["namespace"] == "other-ns"
+
+
+def test_ctrl_c_ends_a_watch_quietly(memory_env: dict[str, str]) -> None:
+    import io
+
+    from escrow_jobs_cli.main import main
+
+    def interrupt(_seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["stats", "--watch"], environ=memory_env, stdout=out, stderr=err, sleep=interrupt)
+    assert code == EXIT_OK
+    assert out.getvalue().count("TYPE") == 1
+    assert err.getvalue() == ""
