@@ -41,8 +41,9 @@ watches. The template sets this function's asynchronous retries to 0: the next
 scheduled run, a minute later, is the retry.
 
 In AWS the Upstash REST token is not in the environment: ``UPSTASH_TOKEN_PARAM``
-names the Secrets Manager secret that holds it, read once per cold start (see
-``resolve_upstash_token``).
+names the Secrets Manager secret that holds it, read when the queue is built (see
+``resolve_upstash_token``): on the first run, and again after a run whose Redis read
+failed, since the cached queue is dropped then (a rotated token is picked up that way).
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ SecretFetcher = Callable[[str], str]
 def _fetch_secret(name: str) -> str:
     from aws_lambda_powertools.utilities.parameters import get_secret
 
-    value = get_secret(name)
+    # Fetched only when the queue is (re)built, so never from Powertools' cache: after a
+    # failure the point is to see a rotated value.
+    value = get_secret(name, force_fetch=True)
     return value if isinstance(value, str) else value.decode()
 
 
@@ -160,6 +163,7 @@ def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str
     try:
         stats = queue.get_queue_stats()
     except BackendError as exc:
+        get_queue.cache_clear()  # the next run reconnects and re-reads a rotated token
         publish_redis_error(metrics, queue=namespace)
         logger.exception(
             "queue stats unavailable",

@@ -89,7 +89,7 @@ def test_upstash_token_read_from_secrets_manager_and_one_request_per_run(
     assert app.get_queue().backend.name == "upstash"
 
 
-def test_a_wrong_token_in_the_secret_is_reported_as_a_redis_error(
+def test_a_wrong_token_is_a_redis_error_and_a_rotated_one_is_picked_up(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     upstash_server: UpstashServer,
@@ -114,6 +114,14 @@ def test_a_wrong_token_in_the_secret_is_reported_as_a_redis_error(
     [error] = [line for line in log_lines(out) if line["level"] == "ERROR"]
     assert error["backend"] == "upstash"
     assert "not-the-token" not in out  # the secret never reaches the log
+
+    # The token is rotated to the right one: the next run reads it again and succeeds.
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=secret_name, SecretString=upstash_server.token
+    )
+    answer = app.lambda_handler(EVENT, lambda_context)
+    assert answer["ready"] == 0
+    assert {m.name for m in parse_emf(capsys.readouterr().out)} >= {"QueueDepth"}
 
 
 def test_redis_down_is_a_metric_an_error_log_and_a_failed_invocation(

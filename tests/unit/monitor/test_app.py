@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ def test_known_queue_every_metric_name_unit_dimension_and_value(
     namespace: str,
 ) -> None:
     queue, state = known_queue
-    monkeypatch.setattr(app, "get_queue", lambda: queue)
+    monkeypatch.setattr(app, "get_queue", cache(lambda: queue))
 
     answer = app.lambda_handler(scheduled_event, lambda_context)
 
@@ -85,7 +86,7 @@ def test_empty_queue_publishes_zeros_for_every_type(
     namespace: str,
 ) -> None:
     queue = JobQueue(memory_backend(), Settings(namespace=namespace), clock=ManualClock())
-    monkeypatch.setattr(app, "get_queue", lambda: queue)
+    monkeypatch.setattr(app, "get_queue", cache(lambda: queue))
 
     app.lambda_handler({}, lambda_context)
 
@@ -100,10 +101,19 @@ def test_redis_failure_is_a_metric_and_an_error_log_and_the_invocation_fails(
     namespace: str,
 ) -> None:
     queue = JobQueue(DownBackend(), Settings(namespace=namespace, request_retries=0))
-    monkeypatch.setattr(app, "get_queue", lambda: queue)
+    builds: list[JobQueue] = []
+
+    def build() -> JobQueue:
+        builds.append(queue)
+        return queue
+
+    monkeypatch.setattr(app, "get_queue", cache(build))
 
     with pytest.raises(BackendError):
         app.lambda_handler({}, lambda_context)
+
+    app.get_queue()
+    assert len(builds) == 2  # the failed run dropped the cached queue: the next one rebuilds
 
     out = capsys.readouterr().out
     totals = (("queue", namespace), ("service", "queue-monitor"))
@@ -126,7 +136,7 @@ def test_truncated_scan_is_flagged_in_the_metrics_and_the_log(
     queue = JobQueue(memory_backend(), Settings(namespace=namespace), clock=clock)
     seed(queue, clock)  # 8 timeline entries
     monkeypatch.setattr(jobs_core.queue, "STATS_SCAN_CAP", 3)
-    monkeypatch.setattr(app, "get_queue", lambda: queue)
+    monkeypatch.setattr(app, "get_queue", cache(lambda: queue))
 
     answer = app.lambda_handler({}, lambda_context)
 
@@ -145,7 +155,7 @@ def test_the_docstring_documents_exactly_what_is_published(
     lambda_context: FakeLambdaContext,
 ) -> None:
     queue, _ = known_queue
-    monkeypatch.setattr(app, "get_queue", lambda: queue)
+    monkeypatch.setattr(app, "get_queue", cache(lambda: queue))
     app.lambda_handler({}, lambda_context)
     published = {(m.name, m.unit, frozenset(m.dims)) for m in parse_emf(capsys.readouterr().out)}
 
