@@ -318,6 +318,7 @@ class Processor:
         idle_since: float | None = None
         interval = cfg.idle_poll_min_s
         last_full = False
+        last_batch_s = 0.0  # how long the previous batch ran: the next may run as long
         # A batch's settle runs on the settler thread while the next batch is claimed
         # and run: one settle in flight at most, its result collected before the next.
         settling: Future[BatchResult] | None = None
@@ -335,7 +336,7 @@ class Processor:
                         idle_for + interval > cfg.idle_exit_s
                         or hard_stop - now - interval < cfg.job_timeout_s
                     )
-                hold = self._marker_hold(now, marker_until, last_chance)
+                hold = self._marker_hold(now, marker_until, last_chance, last_batch_s)
                 claimed = self.queue.claim(
                     cfg.batch_size,
                     types=wanted,
@@ -351,6 +352,7 @@ class Processor:
                 if claimed:
                     worked, idle_since, interval = True, None, cfg.idle_poll_min_s
                     tasks = self._execute(claimed, hard_stop)
+                    last_batch_s = self._clock() - now
                     if settling is not None:
                         report.add(settling.result())
                     settling = self._settler().submit(self._settle, tasks)
@@ -369,10 +371,7 @@ class Processor:
                 report.add(settling.result())
                 settling = None
             if report.stop_reason is StopReason.BUDGET and last_full and measure_backlog:
-                stats = self.queue.get_queue_stats()
-                report.backlog = sum(
-                    s.ready for t, s in stats.by_type.items() if wanted is None or t in wanted
-                )
+                report.backlog = self._backlog(wanted)
         except BackendError as exc:
             if settling is not None:  # let the batch in flight finish and count it
                 with contextlib.suppress(BackendError):
@@ -382,6 +381,16 @@ class Processor:
             report.error = exc
         report.elapsed_s = self._clock() - start
         return report
+
+    def _backlog(self, wanted: list[JobType] | None) -> int | None:
+        """Ready jobs (of the drained types), or None if the stats call failed: the drain's
+        work is done and settled, so a failure here only skips the fan-out."""
+        try:
+            stats = self.queue.get_queue_stats()
+        except BackendError:
+            logger.warning("could not measure the backlog; no fan-out", exc_info=True)
+            return None
+        return sum(s.ready for t, s in stats.by_type.items() if wanted is None or t in wanted)
 
     def _hard_stop(self, now: float, remaining_s: float | None) -> float:
         if remaining_s is None:
@@ -393,12 +402,16 @@ class Processor:
         work = min(rounds * self.config.job_timeout_s, max(0.0, hard_stop - now))
         return work + self.config.lease_margin_s
 
-    def _marker_hold(self, now: float, marker_until: float, last_chance: bool) -> float:
+    def _marker_hold(
+        self, now: float, marker_until: float, last_chance: bool, last_batch_s: float
+    ) -> float:
+        """The ``hold_marker_s`` for the next claim: 0 leaves the marker as it is."""
         cfg = self.config
         if last_chance:
             return MARKER_RELEASE_S if marker_until > now else 0.0
-        # Keep the marker alive past the next claim (at most one idle pause away).
-        refresh_before = cfg.idle_poll_max_s + 1.0
+        # Keep the marker alive past the next claim: one batch (as long as the last one)
+        # or one idle pause away, plus a second of slack.
+        refresh_before = max(last_batch_s, cfg.idle_poll_max_s) + 1.0
         if marker_until - now < refresh_before:
             return max(cfg.marker_ttl_s, 2 * refresh_before)
         return 0.0
