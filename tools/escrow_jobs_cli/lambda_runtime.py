@@ -13,11 +13,14 @@ with a fresh context per event.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from .template import ACCOUNT_ID, REGION, FunctionSpec
@@ -72,9 +75,31 @@ class LocalFunction:
     def handler(self) -> Handler:
         with self._load_lock:
             if self._handler is None:
-                module = importlib.import_module(self.spec.module)
-                self._handler = getattr(module, self.spec.attribute)
+                self._handler = getattr(self._module(), self.spec.attribute)
             return self._handler
+
+    def _module(self) -> ModuleType:
+        """The handler's module: as a package module of the repository (``functions.x.app``,
+        which relative imports need), else as Lambda loads it, a top-level module of the
+        task root (the CodeUri folder on ``sys.path``), under a name unique to the
+        function since every function's file may be called ``app.py``."""
+        try:
+            return importlib.import_module(self.spec.module)
+        except ImportError:
+            code_dir, name = self.spec.code_dir, self.spec.handler_file
+            if code_dir is None or not name:
+                raise
+        path = code_dir / (name.replace(".", "/") + ".py")
+        unique = f"_lambda_{self.spec.logical_id}_{name.replace('.', '_')}"
+        if str(code_dir) not in sys.path:
+            sys.path.insert(0, str(code_dir))
+        spec = importlib.util.spec_from_file_location(unique, path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[unique] = module
+        spec.loader.exec_module(module)
+        return module
 
     def context(self) -> FakeLambdaContext:
         return FakeLambdaContext(

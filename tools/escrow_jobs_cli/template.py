@@ -89,14 +89,23 @@ class FunctionSpec:
     memory_mb: int
     reserved_concurrency: int | None
     table_env: dict[str, str] = field(default_factory=dict)  # env var -> table logical id
+    code_dir: Path | None = None  # the CodeUri folder: Lambda's task root
+    handler_file: str = ""  # the handler's module inside code_dir, e.g. "app"
 
 
 class Template:
     """A parsed SAM template; ``stack_name`` resolves ``${AWS::StackName}``."""
 
-    def __init__(self, data: Mapping[str, Any], *, stack_name: str = "escrow-jobs-local") -> None:
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        *,
+        stack_name: str = "escrow-jobs-local",
+        root: Path | None = None,
+    ) -> None:
         self.data = data
         self.stack_name = stack_name
+        self.root = root  # the template's folder: CodeUri paths are relative to it
 
     @classmethod
     def load(cls, path: Path, *, stack_name: str = "escrow-jobs-local") -> Template:
@@ -104,7 +113,7 @@ class Template:
             data = yaml.load(f, Loader=_Loader)  # a SafeLoader subclass
         if not isinstance(data, dict) or "Resources" not in data:
             raise ValueError(f"{path} is not a CloudFormation template")
-        return cls(data, stack_name=stack_name)
+        return cls(data, stack_name=stack_name, root=path.resolve().parent)
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -208,6 +217,8 @@ class Template:
                 ),
                 reserved_concurrency=None if reserved is None else int(reserved),
                 table_env=table_env,
+                code_dir=None if self.root is None else self.root / code_uri,
+                handler_file=module_file,
             )
         return specs
 

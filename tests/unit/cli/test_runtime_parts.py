@@ -8,6 +8,7 @@ import json
 import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -162,3 +163,23 @@ def test_stripe_signature_is_what_the_sdk_verifies() -> None:
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.Webhook.construct_event(body, headers["Stripe-Signature"], "whsec_other")
     assert stripe_signature(b"x", secret, timestamp=5).startswith("t=5,v1=")
+
+
+def test_a_handler_with_top_level_imports_loads_as_lambda_loads_it(tmp_path: Path) -> None:
+    """Lambda imports ``app`` from the CodeUri folder; siblings are top-level modules."""
+    for name, answer in (("one", 1), ("two", 2)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / f"helper_{name}.py").write_text(f"ANSWER = {answer}\n")
+        (folder / "app.py").write_text(
+            f"from helper_{name} import ANSWER\n\ndef handler(event, context):\n    return ANSWER\n"
+        )
+    loaded = [
+        LocalFunction(
+            FunctionSpec(name, name, f"not_a_package.{name}.app", "handler", timeout_s=3,
+                         memory_mb=128, reserved_concurrency=None, code_dir=tmp_path / name,
+                         handler_file="app")
+        )
+        for name in ("one", "two")
+    ]  # fmt: skip
+    assert [f.invoke({}) for f in loaded] == [1, 2]  # two app.py files, two modules

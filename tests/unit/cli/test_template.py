@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
+from escrow_jobs_cli.lambda_runtime import LocalFunction
 from escrow_jobs_cli.template import Tag, Template, schedule_seconds
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -50,8 +50,8 @@ def test_functions_resolve_to_importable_handlers(template: Template) -> None:
     assert functions["MonitorFunction"].timeout_s == 15.0  # from Globals
     assert functions["MonitorFunction"].memory_mb == 256
     for spec in functions.values():
-        module = importlib.import_module(spec.module)
-        assert callable(getattr(module, spec.attribute))
+        assert spec.code_dir is not None and (spec.code_dir / "app.py").is_file()
+        assert callable(LocalFunction(spec).handler())
 
 
 def test_tables_come_with_their_key_schemas_and_ttl(template: Template) -> None:
