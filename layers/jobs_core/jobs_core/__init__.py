@@ -5,7 +5,9 @@ The names in ``__all__`` are the public API; Lambda functions import nothing els
 
 from __future__ import annotations
 
-from .backends import Backend, RedisBackend, backend_from_settings, memory_backend
+from typing import TYPE_CHECKING, Any
+
+from .backends import Backend, backend_from_settings, memory_backend
 from .backoff import backoff_delay
 from .clock import Clock, ManualClock, SystemClock
 from .config import Settings
@@ -22,6 +24,8 @@ from .errors import (
     RetryableJobError,
     UnknownJobTypeError,
 )
+from .kick import Kicker, kick_processor
+from .logging import logger, redact_emails
 from .models import (
     PAYLOAD_MODELS,
     ClaimedJob,
@@ -32,32 +36,59 @@ from .models import (
     QueueStats,
     TypeStats,
 )
+from .processor import (
+    Processor,
+    ProcessorConfig,
+    process_batch,
+    process_next_job,
+)
+from .processor_report import BatchResult, DrainReport, JobOutcome, JobResult
 from .queue import EnqueueResult, JobQueue, JobSpec, Outcome
 from .scripts import SettleCode
+
+if TYPE_CHECKING:
+    from .backends.redis_tcp import RedisBackend
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: redis-py is heavy and a Lambda on Upstash never needs it.
+    if name == "RedisBackend":
+        from .backends.redis_tcp import RedisBackend
+
+        return RedisBackend
+    raise AttributeError(name)
+
 
 __all__ = [
     "PAYLOAD_MODELS",
     "Backend",
     "BackendError",
+    "BatchResult",
     "ClaimedJob",
     "Clock",
     "ConfigurationError",
+    "DrainReport",
     "EnqueueOptions",
     "EnqueueResult",
     "InvalidJobError",
     "Job",
     "JobNotFoundError",
+    "JobOutcome",
     "JobQueue",
+    "JobResult",
     "JobSpec",
     "JobState",
     "JobType",
     "JobsCoreError",
+    "Kicker",
     "LeaseLostError",
     "ManualClock",
     "Outcome",
     "PayloadTooLargeError",
     "PayloadValidationError",
     "PermanentJobError",
+    "Processor",
+    "ProcessorConfig",
     "QueueStats",
     "RedisBackend",
     "RetryableJobError",
@@ -68,5 +99,10 @@ __all__ = [
     "UnknownJobTypeError",
     "backend_from_settings",
     "backoff_delay",
+    "kick_processor",
+    "logger",
     "memory_backend",
+    "process_batch",
+    "process_next_job",
+    "redact_emails",
 ]
