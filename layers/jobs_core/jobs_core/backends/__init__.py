@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -12,11 +13,20 @@ if TYPE_CHECKING:
     from .redis_tcp import RedisBackend
 
 
+_MEMORY_LOCK = threading.Lock()
+
+
 @cache
-def _memory_server() -> Any:
+def _memory_server_unlocked() -> Any:
     import fakeredis
 
     return fakeredis.FakeServer()
+
+
+def _memory_server() -> Any:
+    # functools.cache lets concurrent first callers each build one: one server per process.
+    with _MEMORY_LOCK:
+        return _memory_server_unlocked()
 
 
 def memory_backend() -> RedisBackend:
