@@ -145,6 +145,7 @@ def env(
         "STRIPE_API_KEY": stripe_api.api_key,
         "STRIPE_API_BASE": stripe_api.url,
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_TIMEOUT_S": "30",  # a loaded CI machine must not turn into a 502
         "JOBS_BACKEND": "redis",
         "REDIS_URL": clean_redis.url,
         "JOBS_NAMESPACE": "escrow-api-tests",

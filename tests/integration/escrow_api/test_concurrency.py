@@ -43,7 +43,7 @@ def race(
 
     def load(*args: Any, **kwargs: Any) -> Any:
         result = original(*args, **kwargs)
-        barrier.wait(timeout=30)
+        barrier.wait(timeout=60)
         return result
 
     with monkeypatch.context() as patch:
@@ -51,7 +51,7 @@ def race(
         handlers = [build_app(lambda: service).resolve for _ in events]
         with ThreadPoolExecutor(len(events)) as pool:
             futures = [pool.submit(invoke, e, h) for e, h in zip(events, handlers, strict=True)]
-            return [f.result(timeout=60) for f in futures]
+            return [f.result(timeout=120) for f in futures]
 
 
 def money_moves(stripe_api: StripeServer, intent_id: str) -> list[str]:
