@@ -1,0 +1,132 @@
+"""Escrow API routes (API Gateway HTTP API, payload v2) on ``EscrowService``.
+
+``app.py`` is the Lambda entry point (``app.lambda_handler``); it re-exports this module.
+
+Routes (the original system's paths)::
+
+    POST /api/escrow                create; answers the PaymentIntent's client secret
+    POST /api/stripe/webhook        Stripe events (signature checked)
+    POST /api/escrow/release        buyer
+    POST /api/escrow/refund         seller or admin
+    POST /api/escrow/dispute        buyer
+    POST /api/escrow/resolve        admin
+    GET  /api/escrow/{escrowId}     parties and admins
+
+At import time only the logger, the resolver and the cached service factory exist;
+the service (boto3, Stripe, Redis clients) is built on the first request.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from . import auth
+from .errors import ApiError, PayloadTooLargeError
+from .models import MAX_BODY_BYTES
+from .service import MAX_WEBHOOK_BYTES, ApiRequest, ApiResponse, EscrowService
+
+logger = Logger(service="escrow-api")
+copy_config_to_registered_loggers(source_logger=logger, include={"functions.escrow_api"})
+
+JSON = "application/json"
+
+
+@cache
+def get_service() -> EscrowService:
+    """The process's service, built from the environment on first use."""
+    return EscrowService.from_env(os.environ)
+
+
+def build_app(service: Callable[[], EscrowService]) -> APIGatewayHttpResolver:
+    """A resolver with every route bound to ``service()``.
+
+    Each resolver holds the event it is handling, so concurrent callers (tests; Lambda
+    never runs two events at once in one process) each use their own.
+    """
+    app = APIGatewayHttpResolver()
+
+    def request(limit: int = MAX_BODY_BYTES) -> ApiRequest:
+        return request_from_event(app.current_event.raw_event, limit=limit)
+
+    @app.post("/api/escrow")
+    def create_escrow() -> Response[str]:
+        return to_response(service().create(request()))
+
+    @app.post("/api/stripe/webhook")
+    def stripe_webhook() -> Response[str]:
+        return to_response(service().stripe_webhook(request(MAX_WEBHOOK_BYTES)))
+
+    @app.post("/api/escrow/release")
+    def release() -> Response[str]:
+        return to_response(service().release(request()))
+
+    @app.post("/api/escrow/refund")
+    def refund() -> Response[str]:
+        return to_response(service().refund(request()))
+
+    @app.post("/api/escrow/dispute")
+    def dispute() -> Response[str]:
+        return to_response(service().dispute(request()))
+
+    @app.post("/api/escrow/resolve")
+    def resolve() -> Response[str]:
+        return to_response(service().resolve(request()))
+
+    @app.get("/api/escrow/<escrow_id>")
+    def get_escrow(escrow_id: str) -> Response[str]:
+        return to_response(service().get(request(), escrow_id))
+
+    def api_error(exc: ApiError) -> Response[str]:
+        if exc.status >= 500:
+            logger.warning("request failed", extra={"status": exc.status, "code": exc.code})
+        return to_response(ApiResponse(exc.status, exc.error_body()))
+
+    app.exception_handler(ApiError)(api_error)
+    return app
+
+
+def request_from_event(event: Mapping[str, Any], *, limit: int = MAX_BODY_BYTES) -> ApiRequest:
+    """The service's view of an HTTP API v2 event: raw body bytes, headers, JWT claims."""
+    raw = event.get("body") or ""
+    # Refuse oversized bodies before decoding them (base64 is 4/3 of the bytes).
+    if len(raw) > limit * 4 // 3 + 4:
+        raise PayloadTooLargeError(f"the body is over {limit} bytes", field="body")
+    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
+    if len(body) > limit:
+        raise PayloadTooLargeError(
+            f"the body is {len(body)} bytes; the limit is {limit}", field="body"
+        )
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    context = event.get("requestContext") or {}
+    return ApiRequest(
+        body=body,
+        headers=headers,
+        claims=auth.claims_from_event(event),
+        request_id=context.get("requestId") if isinstance(context, Mapping) else None,
+    )
+
+
+def to_response(result: ApiResponse) -> Response[str]:
+    return Response(
+        status_code=result.status,
+        content_type=JSON,
+        body=result.json(),
+        headers=dict(result.headers),
+    )
+
+
+app = build_app(get_service)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)
