@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol
 
 from jobs_core import (
@@ -103,21 +104,14 @@ class OutboxStore(Protocol):
     def delete_outbox(self, entries: Sequence[OutboxEntry]) -> None: ...
 
 
-Kicker = Callable[[], None]
-
-
 def dispatch(
-    entries: Sequence[OutboxEntry],
-    store: OutboxStore,
-    queue: JobQueue,
-    *,
-    kick: Kicker | None = None,
+    entries: Sequence[OutboxEntry], store: OutboxStore, queue: JobQueue
 ) -> EnqueueResult | None:
-    """After a commit: enqueue every entry in one round trip, delete them, kick if idle.
+    """After a commit: enqueue every entry in one round trip, then delete them.
 
     Never raises for Redis or table trouble: the money has moved and the state is
     committed, so the entries simply wait for the sweep. Returns None when nothing was
-    enqueued.
+    enqueued (the caller kicks the processor when ``processor_active`` is False).
     """
     if not entries:
         return None
@@ -133,11 +127,6 @@ def dispatch(
         logger.exception("an outbox entry was refused by the queue; it stays in the outbox")
         return None
     _delete_quietly(store, entries)
-    if not result.processor_active and kick is not None:
-        try:
-            kick()
-        except Exception:  # best effort: the processor's schedule drains the queue anyway
-            logger.warning("could not kick the processor", exc_info=True)
     return result
 
 
@@ -203,3 +192,25 @@ def _enqueue_one_by_one(
                 "outbox entry refused by the queue", extra={"dedupe": entry.dedupe_key}
             )
     return done, refused
+
+
+def sweep_escrow_outbox(queue: JobQueue, environ: Mapping[str, str], **options: Any) -> SweepReport:
+    """``sweep_outbox`` on the table named by ``ESCROW_TABLE_NAME`` in ``environ`` (the
+    store, and its boto3 client, built once per process). For the processor::
+
+        from escrow_api.outbox import sweep_escrow_outbox   # or functions.escrow_api...
+        report = sweep_escrow_outbox(queue, os.environ)
+    """
+    table = environ.get("ESCROW_TABLE_NAME", "").strip()
+    if not table:
+        from jobs_core import ConfigurationError
+
+        raise ConfigurationError("ESCROW_TABLE_NAME is not set: no outbox to sweep")
+    return sweep_outbox(_store(table), queue, **options)
+
+
+@cache
+def _store(table: str) -> OutboxStore:
+    from .store import EscrowStore
+
+    return EscrowStore.create(table)
