@@ -71,8 +71,6 @@ from pydantic import (
 
 ENV_TOKEN_PARAM = "JOB_PROCESSOR_TOKEN_PARAM"  # noqa: S105 (a variable name)
 ENV_TOKEN = "JOB_PROCESSOR_SECRET_TOKEN"  # noqa: S105
-ENV_UPSTASH_TOKEN_PARAM = "UPSTASH_TOKEN_PARAM"  # noqa: S105
-ENV_UPSTASH_TOKEN = "UPSTASH_REDIS_REST_TOKEN"  # noqa: S105
 ENV_FUNCTION_NAME = "JOB_PROCESSOR_FUNCTION_NAME"
 ENV_SELF_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 
@@ -152,10 +150,8 @@ def build_services(
 ) -> Services:
     """Everything the handler needs, from ``environ``; tests inject the rest."""
     env = dict(environ)
-    if env.get(ENV_UPSTASH_TOKEN_PARAM) and not env.get(ENV_UPSTASH_TOKEN):
-        env[ENV_UPSTASH_TOKEN] = fetch(env[ENV_UPSTASH_TOKEN_PARAM]).strip()
     config = ProcessorConfig.from_environ(env)
-    queue = queue or JobQueue.from_settings(Settings.from_env(env))
+    queue = queue or JobQueue.from_settings(Settings.from_env(env, resolve_secret=fetch))
     route_layer_loggers()
     processor = Processor(queue, handlers if handlers is not None else default_handlers(env),
                           config=config)  # fmt: skip

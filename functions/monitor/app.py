@@ -41,9 +41,10 @@ watches. The template sets this function's asynchronous retries to 0: the next
 scheduled run, a minute later, is the retry.
 
 In AWS the Upstash REST token is not in the environment: ``UPSTASH_TOKEN_PARAM``
-names the Secrets Manager secret that holds it, read when the queue is built (see
-``resolve_upstash_token``): on the first run, and again after a run whose Redis read
-failed, since the cached queue is dropped then (a rotated token is picked up that way).
+names the Secrets Manager secret that holds it, read by ``Settings.from_env`` when the
+queue is built, bypassing Powertools' cache (``_fetch_secret``): on the first run, and
+again after a run whose Redis read failed, since the cached queue is dropped then (a
+rotated token is picked up that way).
 """
 
 from __future__ import annotations
@@ -72,8 +73,6 @@ DIM_SERVICE = "service"
 DIM_QUEUE = "queue"
 DIM_JOB_TYPE = "job_type"
 
-ENV_UPSTASH_TOKEN_PARAM = "UPSTASH_TOKEN_PARAM"  # noqa: S105 (a variable name)
-ENV_UPSTASH_TOKEN = "UPSTASH_REDIS_REST_TOKEN"  # noqa: S105
 
 logger = Logger()
 # EphemeralMetrics, not Metrics: Metrics shares its metric set between every instance
@@ -93,27 +92,10 @@ def _fetch_secret(name: str) -> str:
     return value if isinstance(value, str) else value.decode()
 
 
-def resolve_upstash_token(
-    environ: Mapping[str, str], fetch: SecretFetcher = _fetch_secret
-) -> dict[str, str]:
-    """Return ``environ`` with ``UPSTASH_REDIS_REST_TOKEN`` read from the secret that
-    ``UPSTASH_TOKEN_PARAM`` names (Secrets Manager, via Powertools parameters), unless
-    the token is already set (local runs) or no secret is named.
-
-    >>> resolve_upstash_token({"UPSTASH_TOKEN_PARAM": "s"}, fetch=lambda name: "tok")
-    {'UPSTASH_TOKEN_PARAM': 's', 'UPSTASH_REDIS_REST_TOKEN': 'tok'}
-    """
-    env = dict(environ)
-    secret_name = env.get(ENV_UPSTASH_TOKEN_PARAM)
-    if secret_name and not env.get(ENV_UPSTASH_TOKEN):
-        env[ENV_UPSTASH_TOKEN] = fetch(secret_name).strip()
-    return env
-
-
 @cache
 def get_queue() -> JobQueue:
     """The queue, built on first use and kept for the life of the execution environment."""
-    return JobQueue.from_settings(Settings.from_env(resolve_upstash_token(os.environ)))
+    return JobQueue.from_settings(Settings.from_env(os.environ, resolve_secret=_fetch_secret))
 
 
 def publish_stats(sink: EphemeralMetrics, stats: QueueStats, *, queue: str) -> None:

@@ -49,3 +49,38 @@ def test_job_ids_are_ulids_of_their_time() -> None:
     job_id = new_job_id(1_767_225_600_123)
     assert ULID.from_str(job_id).milliseconds == 1_767_225_600_123
     assert new_job_id(1_767_225_600_124) > job_id
+
+
+def test_upstash_token_is_read_from_the_secret_named_in_aws() -> None:
+    asked: list[str] = []
+
+    def resolve(name: str) -> str:
+        asked.append(name)
+        return "tok-123\n"
+
+    env = {"UPSTASH_REDIS_REST_URL": "https://x.upstash.io", "UPSTASH_TOKEN_PARAM": "dev/upstash"}
+    settings = Settings.from_env(env, resolve_secret=resolve)
+    assert settings.backend == "upstash"
+    assert settings.upstash_token == "tok-123"
+    assert asked == ["dev/upstash"]
+
+
+def test_a_token_in_the_environment_wins_over_the_secret() -> None:
+    def resolve(name: str) -> str:
+        raise AssertionError("must not fetch")
+
+    env = {
+        "UPSTASH_REDIS_REST_URL": "https://x.upstash.io",
+        "UPSTASH_TOKEN_PARAM": "dev/upstash",
+        "UPSTASH_REDIS_REST_TOKEN": "local",
+    }
+    assert Settings.from_env(env, resolve_secret=resolve).upstash_token == "local"
+
+
+def test_the_default_resolver_outside_lambda_reads_the_environment() -> None:
+    env = {
+        "UPSTASH_REDIS_REST_URL": "https://x.upstash.io",
+        "UPSTASH_TOKEN_PARAM": "dev/upstash",
+        "DEV_UPSTASH": "from-env",
+    }
+    assert Settings.from_env(env).upstash_token == "from-env"

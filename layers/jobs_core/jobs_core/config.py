@@ -7,7 +7,7 @@ import time, so tests pass their own mapping instead of patching the process.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,6 +21,7 @@ ENV_NAMESPACE = "JOBS_NAMESPACE"
 ENV_REDIS_URL = "REDIS_URL"
 ENV_UPSTASH_URL = "UPSTASH_REDIS_REST_URL"
 ENV_UPSTASH_TOKEN = "UPSTASH_REDIS_REST_TOKEN"  # noqa: S105
+ENV_UPSTASH_TOKEN_PARAM = "UPSTASH_TOKEN_PARAM"  # noqa: S105 (names the secret holding it)
 ENV_KV_URL = "KV_REST_API_URL"  # the original system's names
 ENV_KV_TOKEN = "KV_REST_API_TOKEN"  # noqa: S105
 ENV_DEDUPE_WINDOW = "JOBS_DEDUPE_WINDOW_S"
@@ -69,17 +70,33 @@ class Settings:
             raise ConfigurationError("lease and backoff settings must be positive")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        resolve_secret: Callable[[str], str] | None = None,
+    ) -> Settings:
         """Read settings from the environment.
 
         The backend is ``JOBS_BACKEND`` when set; otherwise Upstash when its
         URL and token are present, then ``REDIS_URL``; outside Lambda the
         embedded in-memory Redis. Inside Lambda with no Redis configured this
         raises ``ConfigurationError``: a silent in-memory queue would lose jobs.
+
+        In AWS the Upstash token is not an environment value: ``UPSTASH_TOKEN_PARAM``
+        names its secret, read through ``resolve_secret`` (default: Secrets Manager or
+        SSM via Powertools inside Lambda, the environment elsewhere; see ``secret_refs``).
         """
         env = os.environ if environ is None else environ
         upstash_url = env.get(ENV_UPSTASH_URL) or env.get(ENV_KV_URL)
         upstash_token = env.get(ENV_UPSTASH_TOKEN) or env.get(ENV_KV_TOKEN)
+        token_ref = env.get(ENV_UPSTASH_TOKEN_PARAM)
+        if upstash_url and token_ref and not upstash_token:
+            if resolve_secret is None:
+                from .secret_refs import resolver_from_env
+
+                resolve_secret = resolver_from_env(env).get
+            upstash_token = resolve_secret(token_ref).strip()
         redis_url = env.get(ENV_REDIS_URL)
         explicit = env.get(ENV_BACKEND, "").strip().lower()
         backend: BackendName

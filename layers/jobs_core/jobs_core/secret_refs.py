@@ -34,7 +34,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import ConfigurationError, JobsCoreError
+from .errors import ConfigurationError, JobsCoreError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
@@ -164,6 +164,16 @@ class AwsSecretResolver:
         if not isinstance(value, str) or not value:
             raise SecretNotFoundError(f"secret {ref!r} is empty or not text")
         return _pick_field(ref, value, field or None)
+
+
+def resolver_from_env(environ: Mapping[str, str]) -> SecretResolver:
+    """``AwsSecretResolver`` inside Lambda (or with ``SECRETS_SOURCE=aws``), else the env one."""
+    source = environ.get("SECRETS_SOURCE", "").strip().lower()
+    if not source:
+        source = "aws" if environ.get("AWS_LAMBDA_FUNCTION_NAME") else "env"
+    if source not in ("aws", "env"):
+        raise ConfigurationError("SECRETS_SOURCE must be aws or env")
+    return AwsSecretResolver() if source == "aws" else EnvSecretResolver(environ)
 
 
 def _classify(ref: str, exc: BaseException) -> JobsCoreError:

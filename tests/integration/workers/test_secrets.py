@@ -8,8 +8,8 @@ from collections.abc import Callable
 import boto3
 import pytest
 from jobs_core import Job, JobType
+from jobs_core.secret_refs import AwsSecretResolver, SecretNotFoundError
 from jobs_core.workers import WorkerDeps, build_handlers
-from jobs_core.workers.secrets import AwsSecretResolver, SecretNotFoundError
 
 from tests.integration.workers.conftest import Aws
 from tests.support.stripe_server import StripeServer

@@ -211,32 +211,3 @@ def test_importing_the_module_builds_and_reads_nothing() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
-
-
-class TestResolveUpstashToken:
-    def test_reads_the_named_secret_when_the_token_is_absent(self) -> None:
-        asked: list[str] = []
-
-        def fetch(name: str) -> str:
-            asked.append(name)
-            return "tok-123\n"
-
-        env = app.resolve_upstash_token({"UPSTASH_TOKEN_PARAM": "dev/upstash"}, fetch)
-
-        assert env["UPSTASH_REDIS_REST_TOKEN"] == "tok-123"
-        assert asked == ["dev/upstash"]
-
-    def test_a_token_in_the_environment_wins_and_nothing_is_fetched(self) -> None:
-        def fetch(name: str) -> str:
-            raise AssertionError("must not fetch")
-
-        given = {"UPSTASH_TOKEN_PARAM": "dev/upstash", "UPSTASH_REDIS_REST_TOKEN": "local"}
-        assert app.resolve_upstash_token(given, fetch) == given
-
-    def test_without_a_secret_name_the_environment_is_unchanged(self) -> None:
-        def fetch(name: str) -> str:
-            raise AssertionError("must not fetch")
-
-        assert app.resolve_upstash_token({"REDIS_URL": "redis://x"}, fetch) == {
-            "REDIS_URL": "redis://x"
-        }

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from jobs_core import ConfigurationError, Job, JobType, PermanentJobError, RetryableJobError
+from jobs_core.secret_refs import EnvSecretResolver, SecretNotFoundError, env_name_for
 from jobs_core.workers import (
     ENV_EMAIL_PROVIDER,
     ENV_WEBHOOK_ALLOW_LOCAL,
@@ -17,7 +18,6 @@ from jobs_core.workers import (
     deps_from_environ,
 )
 from jobs_core.workers.handlers import _all_of
-from jobs_core.workers.secrets import EnvSecretResolver, SecretNotFoundError, env_name_for
 
 
 def _job(job_type: JobType, payload: dict[str, object]) -> Job:

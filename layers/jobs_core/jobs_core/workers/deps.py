@@ -44,6 +44,7 @@ import httpx
 
 from ..clock import Clock, SystemClock
 from ..errors import ConfigurationError
+from ..secret_refs import AwsSecretResolver, EnvSecretResolver, SecretResolver
 from .audit import AuditLog, DynamoAuditLog, FileAuditLog
 from .effects import DynamoEffectLedger, EffectLedger, FileEffectLedger
 from .email import (
@@ -53,7 +54,6 @@ from .email import (
     ResendEmailProvider,
     SesEmailProvider,
 )
-from .secrets import AwsSecretResolver, EnvSecretResolver, SecretResolver
 from .stripe_effects import build_stripe_client
 from .webhook import Resolver, WebhookSender, system_resolver
 

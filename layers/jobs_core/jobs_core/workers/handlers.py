@@ -44,13 +44,13 @@ from ..payloads import (
     RefundEmailPayload,
     ReleaseEmailPayload,
 )
+from ..secret_refs import SecretUnavailableError
 from . import email_templates as templates
 from .audit import audit_row
 from .deps import WorkerDeps
 from .effects import run_once
 from .email import OutgoingEmail, send_email_once
 from .email_templates import Party, RenderedEmail
-from .secrets import SecretUnavailableError
 from .stripe_effects import StripeEffects
 
 __all__ = ["Handler", "build_handlers", "webhook_message_id"]
