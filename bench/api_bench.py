@@ -277,10 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     pin_client_process()
     sys.path.insert(0, str(ROOT))
-    import logging
+    from jobs_core import logger
 
     # The Redis-down row warns once per request by design; keep the table readable.
-    logging.getLogger("functions.escrow_api").setLevel(logging.ERROR)
+    logger.setLevel("ERROR")
 
     import boto3
     from moto import mock_aws

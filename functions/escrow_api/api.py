@@ -24,18 +24,14 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from jobs_core import logger  # the layer's Powertools logger: JSON, email addresses redacted
 
 from . import auth
 from .errors import ApiError, PayloadTooLargeError
 from .models import MAX_BODY_BYTES
 from .service import MAX_WEBHOOK_BYTES, ApiRequest, ApiResponse, EscrowService
-
-logger = Logger(service="escrow-api")
-copy_config_to_registered_loggers(source_logger=logger, include={"functions.escrow_api"})
 
 JSON = "application/json"
 

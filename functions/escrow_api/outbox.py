@@ -16,7 +16,6 @@ the processor runs every time, enqueues them later. Dedupe keys
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -30,9 +29,8 @@ from jobs_core import (
     JobQueue,
     JobSpec,
     JobType,
+    logger,
 )
-
-logger = logging.getLogger(__name__)
 
 OUTBOX_SHARDS = 4  # outbox partitions; the sweep reads each (few, so each stays small)
 SWEEP_MIN_AGE_S = 30.0  # leave fresh entries to the request that wrote them

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import secrets
 import time
 from base64 import b32encode
@@ -28,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs_core import EnqueueResult, JobQueue
+from jobs_core import EnqueueResult, JobQueue, logger
 from pydantic import BaseModel
 
 from . import auth
@@ -79,8 +78,6 @@ from .stripe_gateway import (
     WebhookSignatureError,
     idempotency_key,
 )
-
-logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "idempotency-key"
 MAX_IDEMPOTENCY_KEY = 255
@@ -165,14 +162,10 @@ class EscrowService:
         """The service as the Lambda runs it, configured by ``environ`` (see config.py)."""
         from jobs_core import Settings
 
-        from .config import ENV_UPSTASH_TOKEN, ENV_UPSTASH_TOKEN_PARAM, ApiConfig
+        from .config import ApiConfig
         from .stripe_gateway import StripeGateway, secret_source
 
         config = ApiConfig.from_env(environ)
-        env = dict(environ)
-        token_ref = env.get(ENV_UPSTASH_TOKEN_PARAM)
-        if token_ref and not env.get(ENV_UPSTASH_TOKEN):  # in AWS the token is a secret
-            env[ENV_UPSTASH_TOKEN] = secret_source(None, token_ref, ENV_UPSTASH_TOKEN)()
         gateway = StripeGateway(
             secret_source(config.stripe_api_key, config.stripe_api_key_ref, "STRIPE_API_KEY"),
             secret_source(
@@ -186,8 +179,9 @@ class EscrowService:
         return cls(
             EscrowStore.create(config.table_name),
             gateway,
-            JobQueue.from_settings(Settings.from_env(env)),
-            kick=processor_kicker(env),
+            # Settings.from_env also reads the Upstash token from UPSTASH_TOKEN_PARAM in AWS.
+            JobQueue.from_settings(Settings.from_env(environ)),
+            kick=processor_kicker(environ),
             allow_http_localhost=config.local_mode,
         )
 
@@ -637,7 +631,7 @@ class EscrowService:
 def processor_kicker(environ: Mapping[str, str]) -> Kick | None:
     """``jobs_core.kick``'s kicker (invokes the processor when none is draining), or None
     when kicking is off (outside Lambda unless ``JOBS_KICK_ENABLED``)."""
-    from jobs_core.kick import Kicker
+    from jobs_core import Kicker
 
     kicker = Kicker.from_environ(environ)
     return kicker.kick if kicker.active else None

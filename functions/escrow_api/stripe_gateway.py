@@ -13,17 +13,17 @@ The API key comes from ``STRIPE_API_KEY`` locally, or from Secrets Manager / SSM
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from jobs_core import logger
+
 if TYPE_CHECKING:
     import stripe
 
-logger = logging.getLogger(__name__)
 
 SECRET_MAX_AGE_S = 300
 WEBHOOK_TOLERANCE_S = 300
