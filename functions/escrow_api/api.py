@@ -26,11 +26,15 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from jobs_core import logger  # the layer's Powertools logger: JSON, email addresses redacted
+from jobs_core import (
+    BackendError,
+    logger,
+)  # the layer's Powertools logger: JSON, email addresses redacted
 
 from . import auth
 from .errors import ApiError, PayloadTooLargeError
 from .models import MAX_BODY_BYTES
+from .outbox import sweep_outbox
 from .service import MAX_WEBHOOK_BYTES, ApiRequest, ApiResponse, EscrowService
 
 JSON = "application/json"
@@ -125,4 +129,25 @@ app = build_app(get_service)
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("source") == "aws.events":  # the outbox sweep's schedule
+        return sweep_outbox_now()
     return app.resolve(event, context)
+
+
+def sweep_outbox_now() -> dict[str, Any]:
+    """Enqueue the outbox entries that a request could not (Redis was down): every minute.
+
+    It runs here, beside the table and the code that write the outbox, rather than in
+    the processor, whose package carries no escrow domain code. A Redis still down is
+    logged and left to the next run; the monitor's Redis alarm already pages for it.
+    """
+    service = get_service()
+    try:
+        report = sweep_outbox(service.store, service.queue)
+    except BackendError as exc:
+        logger.warning("outbox sweep: Redis unavailable", extra={"error": str(exc)})
+        return {"swept": False, "error": "redis unavailable"}
+    result = {"swept": True, "found": report.found, "enqueued": report.enqueued,
+              "invalid": report.invalid}  # fmt: skip
+    logger.info("outbox swept", extra=result)
+    return result

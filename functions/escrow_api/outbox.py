@@ -4,7 +4,8 @@ A transition writes its jobs (type, validated payload, dedupe key) to the table 
 same DynamoDB transaction as the new state. After the commit the request enqueues them
 all with one ``enqueue_batch`` (one Redis round trip) and deletes the entries. When Redis
 is unreachable the request still succeeds and the entries stay; ``sweep_outbox``, which
-the processor runs every time, enqueues them later. Dedupe keys
+this function's own schedule runs every minute (``api.sweep_outbox_now``), enqueues them
+later. Dedupe keys
 (``escrow-<id>-<event>-<job type>``) make a second enqueue of the same entry harmless.
 
 >>> from functions.escrow_api.outbox import sweep_outbox
@@ -18,7 +19,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Protocol
 
 from jobs_core import (
@@ -190,25 +190,3 @@ def _enqueue_one_by_one(
                 "outbox entry refused by the queue", extra={"dedupe": entry.dedupe_key}
             )
     return done, refused
-
-
-def sweep_escrow_outbox(queue: JobQueue, environ: Mapping[str, str], **options: Any) -> SweepReport:
-    """``sweep_outbox`` on the table named by ``ESCROW_TABLE_NAME`` in ``environ`` (the
-    store, and its boto3 client, built once per process). For the processor::
-
-        from escrow_api.outbox import sweep_escrow_outbox   # or functions.escrow_api...
-        report = sweep_escrow_outbox(queue, os.environ)
-    """
-    table = environ.get("ESCROW_TABLE_NAME", "").strip()
-    if not table:
-        from jobs_core import ConfigurationError
-
-        raise ConfigurationError("ESCROW_TABLE_NAME is not set: no outbox to sweep")
-    return sweep_outbox(_store(table), queue, **options)
-
-
-@cache
-def _store(table: str) -> OutboxStore:
-    from .store import EscrowStore
-
-    return EscrowStore.create(table)

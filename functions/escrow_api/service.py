@@ -621,7 +621,7 @@ class EscrowService:
         if result is not None and not result.processor_active and self.kick is not None:
             try:
                 self.kick(result)
-            except Exception:  # best effort; the processor's schedule drains the queue anyway
+            except Exception:  # best effort: the processor's schedule drains the queue anyway
                 logger.warning("could not kick the processor", exc_info=True)
 
 

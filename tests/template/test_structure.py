@@ -96,13 +96,13 @@ def test_routes_and_who_guards_them(transformed: dict[str, Any]) -> None:
     }
 
 
-def test_processor_and_monitor_run_every_minute(transformed: dict[str, Any]) -> None:
+def test_processor_monitor_and_outbox_sweep_run_every_minute(transformed: dict[str, Any]) -> None:
     rules = resources_of_type(transformed, "AWS::Events::Rule")
     targets = {
         rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0]: rule["Properties"]
         for rule in rules.values()
     }
-    assert set(targets) == {"JobProcessorFunction", "MonitorFunction"}
+    assert set(targets) == {"JobProcessorFunction", "MonitorFunction", "EscrowApiFunction"}
     for props in targets.values():
         assert props["ScheduleExpression"] == "rate(1 minute)"
 

@@ -315,7 +315,7 @@ class LocalStack:
         self._forwarder = emf.CloudWatchForwarder(self._aws("cloudwatch"))
 
     def _mint_tokens(self) -> None:
-        from functions.escrow_api import dev_tokens
+        from . import dev_tokens
 
         self._jwt_secret = self.environ.get("ESCROW_DEV_JWT_SECRET") or secrets.token_urlsafe(48)
         for role, sub, roles in (
@@ -328,7 +328,7 @@ class LocalStack:
             self.users[role] = DevUser(role, sub, email, tuple(roles), token)
 
     def _verify_token(self, token: str) -> Mapping[str, Any]:
-        from functions.escrow_api import dev_tokens
+        from . import dev_tokens
 
         return dev_tokens.verify(token, self._jwt_secret)
 

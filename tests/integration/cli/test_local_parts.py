@@ -14,14 +14,12 @@ import httpx
 import pytest
 import redis
 import stripe
-from escrow_jobs_cli import emf
+from escrow_jobs_cli import dev_tokens, emf
 from escrow_jobs_cli.http_gateway import GatewayRoute, HttpGateway
 from escrow_jobs_cli.redis_process import RedisProcess
 from escrow_jobs_cli.stripe_local import PaymentSimulationError, local_stripe_server
 from jobs_core.kick import Kicker
 from moto.server import ThreadedMotoServer
-
-from functions.escrow_api import dev_tokens
 
 SECRET = "a-local-dev-token-secret-of-32-bytes-or-more"
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis
 from botocore.exceptions import ClientError
-from jobs_core import ConfigurationError, EnqueueResult, JobQueue, JobType, RedisBackend
+from jobs_core import EnqueueResult, JobQueue, JobType, RedisBackend
 
 from functions.escrow_api.outbox import sweep_outbox
 from functions.escrow_api.service import EscrowService
@@ -162,24 +162,3 @@ def test_a_failing_kick_does_not_fail_the_request(
     monkeypatch.setattr(service, "kick", broken_kick)
     [(escrow_id, _)] = seed_funded(service, stripe_api, 1)
     assert invoke(release_event(escrow_id)).status == 200
-
-
-def test_the_processor_entry_point_sweeps_the_table_its_environment_names(
-    service: EscrowService,
-    stripe_api: StripeServer,
-    queue: JobQueue,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from functions.escrow_api import outbox
-
-    [(escrow_id, _)] = seed_funded(service, stripe_api, 1)
-    down, _ = unreachable_queue(queue)
-    monkeypatch.setattr(service, "queue", down)
-    assert invoke(release_event(escrow_id)).status == 200
-    outbox._store.cache_clear()
-    with pytest.raises(ConfigurationError):
-        outbox.sweep_escrow_outbox(queue, {})
-    report = outbox.sweep_escrow_outbox(queue, {"ESCROW_TABLE_NAME": "escrow-test"}, min_age_s=0)
-    assert report.found == 3
-    assert job_counts(queue) == expected_release_jobs([escrow_id])
-    outbox._store.cache_clear()

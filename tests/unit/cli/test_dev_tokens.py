@@ -6,9 +6,9 @@ import time
 
 import jwt
 import pytest
+from escrow_jobs_cli.dev_tokens import mint, verify
 
 from functions.escrow_api.auth import caller_from_claims
-from functions.escrow_api.dev_tokens import mint, verify
 
 SECRET = "local-dev-secret-0123456789abcdef0123"
 
