@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from jobs_core import (
     EnqueueOptions,
@@ -40,7 +42,8 @@ def test_ids_are_time_sortable(rig: QueueRig) -> None:
     first = rig.queue.enqueue_job("send_release_email", RELEASE)
     rig.clock.advance(0.002)
     second = rig.queue.enqueue_job("send_release_email", RELEASE)
-    assert len(first) == 26 and first < second
+    assert uuid.UUID(first).version == 7
+    assert first < second
 
 
 def test_single_enqueue_is_one_round_trip(rig: QueueRig) -> None:

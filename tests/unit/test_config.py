@@ -42,13 +42,18 @@ def test_numeric_settings_are_checked() -> None:
         Settings.from_env({"JOBS_NAMESPACE": "a{b}"})
 
 
-def test_job_ids_are_ulids_of_their_time() -> None:
+def test_job_ids_are_uuid7_of_their_time() -> None:
+    import uuid
+
     from jobs_core.models import new_job_id
-    from ulid import ULID
 
     job_id = new_job_id(1_767_225_600_123)
-    assert ULID.from_str(job_id).milliseconds == 1_767_225_600_123
+    parsed = uuid.UUID(job_id)
+    assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+    assert parsed.int >> 80 == 1_767_225_600_123
+    assert str(parsed) == job_id
     assert new_job_id(1_767_225_600_124) > job_id
+    assert len({new_job_id(1_767_225_600_123) for _ in range(10_000)}) == 10_000
 
 
 def test_upstash_token_is_read_from_the_secret_named_in_aws() -> None:

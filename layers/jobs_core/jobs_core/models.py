@@ -16,7 +16,6 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from ulid import base32
 
 from . import payloads as p
 
@@ -55,12 +54,17 @@ class JobState(StrEnum):
 
 
 def new_job_id(now_ms: int) -> str:
-    """A ULID for ``now_ms``: 48 bits of milliseconds then 80 random bits.
+    """A UUIDv7 (RFC 9562) for ``now_ms``: 48 bits of milliseconds, then 74 random bits.
 
-    Sortable by creation time. python-ulid's encoder, without ``ULID.from_timestamp``'s
-    validation, which doubles the cost on this hot path.
+    Lower-case hex of fixed width, so ids sort by creation time as strings too;
+    ``uuid.UUID(job_id).version == 7``. Built by hand because it is on the enqueue hot
+    path (about 1 µs; ``uuid.uuid7`` arrives with Python 3.14).
     """
-    return base32.encode(now_ms.to_bytes(6, "big") + os.urandom(10))
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (now_ms << 80) | (0x7 << 76) | ((rand >> 62) & 0xFFF) << 64 | (0b10 << 62)
+    value |= rand & 0x3FFF_FFFF_FFFF_FFFF
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def ms_to_dt(ms: int | None) -> datetime | None:

@@ -51,7 +51,7 @@ MAX_ERROR_CHARS = 2000
 PayloadInput = Mapping[str, Any] | Payload
 JobSpec = (
     tuple[JobType | str, PayloadInput]
-    | tuple[JobType | str, PayloadInput, EnqueueOptions | Mapping[str, Any]]
+    | tuple[JobType | str, PayloadInput, EnqueueOptions | Mapping[str, Any] | None]
 )
 
 
@@ -135,12 +135,14 @@ class JobQueue:
     ) -> str:
         """Validate and queue one job; return its id (or the id already queued under
         ``dedupe_key`` within the dedupe window, in which case nothing is written)."""
-        options = {
-            "dedupe_key": dedupe_key,
-            "max_attempts": max_attempts,
-            "delay_s": delay_s or None,
-            "correlation_id": correlation_id,
-        }
+        options = None
+        if dedupe_key is not None or max_attempts is not None or delay_s or correlation_id:
+            options = {
+                "dedupe_key": dedupe_key,
+                "max_attempts": max_attempts,
+                "delay_s": delay_s or None,
+                "correlation_id": correlation_id,
+            }
         return self.enqueue_batch([(job_type, payload, options)]).ids[0]
 
     def enqueue_jobs(self, specs: Sequence[JobSpec]) -> list[str]:
