@@ -55,6 +55,9 @@ def medians(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def goals(ours: dict[str, Any], peers: Sequence[dict[str, Any]], bare: float) -> str:
+    """``bare`` is the median over rounds of (our enqueue rate / bare SET rate) in each
+    round: the two are measured seconds apart, so drift between rounds cancels out."""
+
     def best(key: str) -> float:
         return max((p[key] for p in peers if p.get(key)), default=0.0)
 
@@ -63,7 +66,7 @@ def goals(ours: dict[str, Any], peers: Sequence[dict[str, Any]], bare: float) ->
     )
     lifecycle = ours["billed_cmds_enqueue_per_job"] + ours["billed_cmds_process_per_job"]
     rows = [
-        ("one-by-one enqueue >= 1/2 bare SET", ours["enqueue_per_s"] / bare, 0.5, "ratio"),
+        ("one-by-one enqueue >= 1/2 bare SET (per round)", bare, 0.5, "ratio"),
         (
             "bulk enqueue >= 2x best peer bulk",
             ours["bulk_enqueue_per_s"] / best("bulk_enqueue_per_s"),
@@ -122,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{title:<56} {'—' if value is None else f'{value:,.{digits}f}':>10}")
     if peers:
         print("\n== Goals (issue 2 and 3), from this run")
-        print(goals(ours, peers, bare_median))
+        per_round = [r["enqueue_per_s"] / b for r, b in zip(ours_rounds, bare, strict=True)]
+        print(goals(ours, peers, statistics.median(per_round)))
     if not args.skip_sections:
         for module in ("bench.processor_bench", "bench.api_bench"):
             print(f"\n== {module}", flush=True)
