@@ -48,17 +48,26 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from jobs_core import BackendError, Job, JobQueue, JobType, QueueStats, Settings
-from jobs_core.kick import FANOUT_SOURCE, KICK_SOURCE, Kicker, LambdaInvoker
-from jobs_core.logging import logger, route_layer_loggers
-from jobs_core.processor import (
+from jobs_core import (
+    FANOUT_SOURCE,
+    KICK_SOURCE,
+    BackendError,
     HandlerRegistry,
+    Job,
+    JobQueue,
+    JobType,
+    Kicker,
+    LambdaInvoker,
     Processor,
     ProcessorConfig,
+    QueueStats,
+    Settings,
     default_handlers,
+    fanout_count,
+    logger,
+    publish_drain,
+    route_layer_loggers,
 )
-from jobs_core.processor_metrics import publish_drain
-from jobs_core.processor_report import fanout_count
 from pydantic import (
     BaseModel,
     ConfigDict,

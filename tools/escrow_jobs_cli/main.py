@@ -319,7 +319,7 @@ def cmd_enqueue(cli: Cli) -> int:
 
 
 def cmd_drain(cli: Cli) -> int:
-    from jobs_core.processor import Processor, ProcessorConfig, default_handlers
+    from jobs_core import Processor, ProcessorConfig, default_handlers
 
     env = cli.env()
     types = [_job_type(t) for t in cli.args.type] if cli.args.type else None
@@ -354,7 +354,7 @@ def cmd_drain(cli: Cli) -> int:
 
 @contextlib.contextmanager
 def _layer_log_to(stream: TextIO) -> Iterator[None]:
-    from jobs_core.logging import logger as layer_logger
+    from jobs_core import logger as layer_logger
 
     handler = layer_logger.registered_handler
     if not isinstance(handler, logging.StreamHandler):

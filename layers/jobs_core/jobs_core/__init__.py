@@ -24,8 +24,8 @@ from .errors import (
     RetryableJobError,
     UnknownJobTypeError,
 )
-from .kick import Kicker, kick_processor
-from .logging import logger, redact_emails
+from .kick import FANOUT_SOURCE, KICK_SOURCE, Kicker, LambdaInvoker, kick_processor
+from .logging import logger, redact_emails, route_layer_loggers
 from .models import (
     PAYLOAD_MODELS,
     ClaimedJob,
@@ -37,12 +37,15 @@ from .models import (
     TypeStats,
 )
 from .processor import (
+    HandlerRegistry,
     Processor,
     ProcessorConfig,
+    default_handlers,
     process_batch,
     process_next_job,
 )
-from .processor_report import BatchResult, DrainReport, JobOutcome, JobResult
+from .processor_metrics import publish_drain
+from .processor_report import BatchResult, DrainReport, JobOutcome, JobResult, fanout_count
 from .queue import EnqueueResult, JobQueue, JobSpec, Outcome
 from .scripts import SettleCode
 
@@ -60,6 +63,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "FANOUT_SOURCE",
+    "KICK_SOURCE",
     "PAYLOAD_MODELS",
     "Backend",
     "BackendError",
@@ -70,6 +75,7 @@ __all__ = [
     "DrainReport",
     "EnqueueOptions",
     "EnqueueResult",
+    "HandlerRegistry",
     "InvalidJobError",
     "Job",
     "JobNotFoundError",
@@ -81,6 +87,7 @@ __all__ = [
     "JobType",
     "JobsCoreError",
     "Kicker",
+    "LambdaInvoker",
     "LeaseLostError",
     "ManualClock",
     "Outcome",
@@ -99,10 +106,14 @@ __all__ = [
     "UnknownJobTypeError",
     "backend_from_settings",
     "backoff_delay",
+    "default_handlers",
+    "fanout_count",
     "kick_processor",
     "logger",
     "memory_backend",
     "process_batch",
     "process_next_job",
+    "publish_drain",
     "redact_emails",
+    "route_layer_loggers",
 ]
