@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from jobs_core import logger
+from jobs_core import AwsSecretResolver, logger
 
 if TYPE_CHECKING:
     import stripe
@@ -280,17 +280,9 @@ def secret_source(value: str | None, ref: str | None, name: str) -> Callable[[],
 
         return missing
 
-    def fetch() -> str:
-        from aws_lambda_powertools.utilities import parameters
+    resolver = AwsSecretResolver(max_age_s=SECRET_MAX_AGE_S)
 
-        if ref.startswith(("ssm:", "/", "arn:aws:ssm:")):
-            secret = parameters.get_parameter(
-                ref.removeprefix("ssm:"), decrypt=True, max_age=SECRET_MAX_AGE_S
-            )
-        else:
-            secret = parameters.get_secret(
-                ref.removeprefix("secretsmanager:"), max_age=SECRET_MAX_AGE_S
-            )
-        return (secret if isinstance(secret, str) else str(secret)).strip()
+    def fetch() -> str:
+        return resolver.get(ref.removeprefix("secretsmanager:")).strip()
 
     return fetch

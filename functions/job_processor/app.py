@@ -51,6 +51,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from jobs_core import (
     FANOUT_SOURCE,
     KICK_SOURCE,
+    AwsSecretResolver,
     BackendError,
     HandlerRegistry,
     Job,
@@ -99,16 +100,13 @@ class TokenUnavailableError(Exception):
     """The token store (SSM / Secrets Manager) could not be read."""
 
 
+_AWS_SECRETS = AwsSecretResolver(max_age_s=TOKEN_MAX_AGE_S)  # builds no client until used
+
+
 def fetch_parameter(name: str) -> str:
     """The token from SSM (names starting with "/", or SSM ARNs) or Secrets Manager,
     through Powertools parameters (cached ``TOKEN_MAX_AGE_S``)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    if name.startswith("/") or name.startswith("arn:aws:ssm:"):
-        value: Any = parameters.get_parameter(name, decrypt=True, max_age=TOKEN_MAX_AGE_S)
-    else:
-        value = parameters.get_secret(name, max_age=TOKEN_MAX_AGE_S)
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return _AWS_SECRETS.get(name)
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from jobs_core import BackendError, JobQueue, QueueStats, Settings
+from jobs_core import AwsSecretResolver, BackendError, JobQueue, QueueStats, Settings
 
 METRICS_NAMESPACE = "EscrowJobs"
 METRICS_SERVICE = "queue-monitor"
@@ -83,13 +83,9 @@ metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=METRICS_SERVICE)
 SecretFetcher = Callable[[str], str]
 
 
-def _fetch_secret(name: str) -> str:
-    from aws_lambda_powertools.utilities.parameters import get_secret
-
-    # Fetched only when the queue is (re)built, so never from Powertools' cache: after a
-    # failure the point is to see a rotated value.
-    value = get_secret(name, force_fetch=True)
-    return value if isinstance(value, str) else value.decode()
+# Read only when the queue is (re)built, and never from Powertools' cache (max age 0):
+# after a failure the point is to see a rotated value.
+_fetch_secret: SecretFetcher = AwsSecretResolver(max_age_s=0).get
 
 
 @cache

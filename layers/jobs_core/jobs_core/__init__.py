@@ -48,6 +48,7 @@ from .processor_metrics import publish_drain
 from .processor_report import BatchResult, DrainReport, JobOutcome, JobResult, fanout_count
 from .queue import EnqueueResult, JobQueue, JobSpec, Outcome
 from .scripts import SettleCode
+from .secret_refs import AwsSecretResolver, resolver_from_env
 
 if TYPE_CHECKING:
     from .backends.redis_tcp import RedisBackend
@@ -66,6 +67,7 @@ __all__ = [
     "FANOUT_SOURCE",
     "KICK_SOURCE",
     "PAYLOAD_MODELS",
+    "AwsSecretResolver",
     "Backend",
     "BackendError",
     "BatchResult",
@@ -115,5 +117,6 @@ __all__ = [
     "process_next_job",
     "publish_drain",
     "redact_emails",
+    "resolver_from_env",
     "route_layer_loggers",
 ]
