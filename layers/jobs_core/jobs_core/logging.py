@@ -15,21 +15,15 @@ The service name comes from ``POWERTOOLS_SERVICE_NAME`` (Powertools reads it).
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
+from .redact import redact_text
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.logging.types import LogRecord
-
-# Local part, "@", a dotted domain ending in a 2+ letter label. Deliberately broad: a
-# false positive costs a few masked characters, a miss leaks an address.
-_EMAIL = re.compile(
-    r"(?<![A-Za-z0-9._%+\-])([A-Za-z0-9_%+\-])[A-Za-z0-9._%+\-]*"
-    r"@((?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,})"
-)
 
 
 def redact_emails(text: str) -> str:
@@ -38,9 +32,7 @@ def redact_emails(text: str) -> str:
     >>> redact_emails("to jane.doe+x@example.co.uk, cc bob@b.io")
     'to j***@example.co.uk, cc b***@b.io'
     """
-    if "@" not in text:
-        return text
-    return _EMAIL.sub(r"\1***@\2", text)
+    return redact_text(text)
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):

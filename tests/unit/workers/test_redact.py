@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from jobs_core.workers.redact import EmailRedactingFilter, redact_email, redact_text
+from jobs_core.redact import EmailRedactingFilter, redact_email, redact_text
 
 
 @pytest.mark.parametrize(

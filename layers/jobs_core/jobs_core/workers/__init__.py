@@ -15,6 +15,7 @@ Nothing here imports stripe or boto3 until a handler needs it.
 
 from __future__ import annotations
 
+from ..redact import EmailRedactingFilter, redact_email, redact_text
 from .deps import (
     ENV_AUDIT_TABLE_NAME,
     ENV_EFFECTS_TABLE_NAME,
@@ -37,7 +38,6 @@ from .deps import (
 )
 from .handlers import Handler, build_handlers, webhook_message_id
 from .money import format_money
-from .redact import EmailRedactingFilter, redact_email, redact_text
 from .stripe_effects import idempotency_key as stripe_idempotency_key
 
 __all__ = [

@@ -36,9 +36,9 @@ import httpx
 
 from ..clock import Clock
 from ..errors import PermanentJobError, RetryableJobError
+from ..redact import redact_email, redact_text
 from .effects import EffectLedger, run_once
 from .httputil import parse_retry_after
-from .redact import redact_email, redact_text
 
 __all__ = [
     "EmailProvider",

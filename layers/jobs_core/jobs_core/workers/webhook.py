@@ -53,8 +53,8 @@ from typing import Any
 import httpx
 
 from ..errors import PermanentJobError, RetryableJobError
+from ..redact import redact_text
 from .httputil import parse_retry_after
-from .redact import redact_text
 
 __all__ = [
     "Destination",

@@ -18,8 +18,12 @@ import re
 
 __all__ = ["EmailRedactingFilter", "redact_email", "redact_text"]
 
+# RFC 5322's local-part characters; the look-behind keeps a match from starting inside a
+# longer token (so "o'brien@x.io" is masked whole, not from "brien"). Deliberately broad:
+# a false positive costs a few masked characters, a miss leaks an address.
+_LOCAL = r"A-Za-z0-9.!#$%&'*+/=?^_`{|}~-"
 _EMAIL = re.compile(
-    r"(?P<local>[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+)@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
+    rf"(?<![{_LOCAL}])(?P<local>[{_LOCAL}]+)@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
 )
 
 
@@ -33,6 +37,8 @@ def redact_email(address: str) -> str:
 
 def redact_text(text: str) -> str:
     """Every email address in ``text`` redacted as by ``redact_email``."""
+    if "@" not in text:
+        return text
     return _EMAIL.sub(lambda m: f"{m.group('local')[0]}***@{m.group('domain')}", text)
 
 
