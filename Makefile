@@ -44,7 +44,7 @@ bench: install redis-bin
 	$(PY) -m bench
 
 dev: install redis-bin
-	$(PY) -m escrow_jobs_cli.local_stack
+	$(PY) -m local_stack
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -1,4 +1,4 @@
-"""End-to-end: the local stack (``python -m escrow_jobs_cli.local_stack``, what ``make dev``
+"""End-to-end: the local stack (``python -m local_stack``, what ``make dev``
 runs) started in a subprocess on free ports, driven over HTTP.
 
 The stack starts its own redis-server child (never a Redis the tests did not start), its
@@ -111,7 +111,7 @@ def start_stack(workdir: Path, extra_env: dict[str, str] | None = None) -> Stack
     env.update(extra_env or {})
     port = free_port()
     command = [
-        sys.executable, "-m", "escrow_jobs_cli.local_stack",
+        sys.executable, "-m", "local_stack",
         "--port", str(port),
         "--state-dir", str(state),
         "--process-every", "0.5",

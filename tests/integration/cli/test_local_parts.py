@@ -14,11 +14,11 @@ import httpx
 import pytest
 import redis
 import stripe
-from escrow_jobs_cli import dev_tokens, emf
-from escrow_jobs_cli.http_gateway import GatewayRoute, HttpGateway
-from escrow_jobs_cli.redis_process import RedisProcess
-from escrow_jobs_cli.stripe_local import PaymentSimulationError, local_stripe_server
 from jobs_core.kick import Kicker
+from local_stack import dev_tokens, emf
+from local_stack.http_gateway import GatewayRoute, HttpGateway
+from local_stack.redis_process import RedisProcess
+from local_stack.stripe_local import PaymentSimulationError, local_stripe_server
 from moto.server import ThreadedMotoServer
 
 SECRET = "a-local-dev-token-secret-of-32-bytes-or-more"

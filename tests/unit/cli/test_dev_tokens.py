@@ -6,7 +6,7 @@ import time
 
 import jwt
 import pytest
-from escrow_jobs_cli.dev_tokens import mint, verify
+from local_stack.dev_tokens import mint, verify
 
 from functions.escrow_api.auth import caller_from_claims
 

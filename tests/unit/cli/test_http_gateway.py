@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from escrow_jobs_cli.http_gateway import (
+from local_stack.http_gateway import (
     GatewayRoute,
     HttpGateway,
     LocalRequest,

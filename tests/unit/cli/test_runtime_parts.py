@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import stripe
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
-from escrow_jobs_cli import emf
-from escrow_jobs_cli.lambda_runtime import FakeLambdaContext, LocalFunction
-from escrow_jobs_cli.scheduler import Scheduler, scheduled_event
-from escrow_jobs_cli.stripe_local import signed_event, stripe_event, stripe_signature
-from escrow_jobs_cli.template import FunctionSpec
+from local_stack import emf
+from local_stack.lambda_runtime import FakeLambdaContext, LocalFunction
+from local_stack.scheduler import Scheduler, scheduled_event
+from local_stack.stripe_local import signed_event, stripe_event, stripe_signature
+from local_stack.template import FunctionSpec
 
 WAIT_S = 10.0  # a liveness bound for thread hand-offs, not a timing assertion
 

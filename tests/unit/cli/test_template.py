@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from escrow_jobs_cli.lambda_runtime import LocalFunction
-from escrow_jobs_cli.template import Tag, Template, schedule_seconds
+from local_stack.lambda_runtime import LocalFunction
+from local_stack.template import Tag, Template, schedule_seconds
 
 ROOT = Path(__file__).resolve().parents[3]
 

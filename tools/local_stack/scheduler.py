@@ -30,7 +30,7 @@ from typing import Any
 
 from .template import ACCOUNT_ID, REGION
 
-log = logging.getLogger("escrow_jobs_cli.scheduler")
+log = logging.getLogger("local_stack.scheduler")
 
 Event = Mapping[str, Any]
 

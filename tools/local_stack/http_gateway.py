@@ -46,7 +46,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .template import ACCOUNT_ID
 
-log = logging.getLogger("escrow_jobs_cli.gateway")
+log = logging.getLogger("local_stack.gateway")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-log = logging.getLogger("escrow_jobs_cli.emf")
+log = logging.getLogger("local_stack.emf")
 
 
 @dataclass(frozen=True, slots=True)

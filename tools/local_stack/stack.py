@@ -1,4 +1,4 @@
-"""The whole system on one machine, in one process: ``python -m escrow_jobs_cli.local_stack``.
+"""The whole system on one machine, in one process: ``python -m local_stack``.
 
 ``make dev`` runs this. On embedded defaults it starts, in this process:
 
@@ -73,7 +73,7 @@ from .stripe_local import (
 )
 from .template import REGION, Template
 
-log = logging.getLogger("escrow_jobs_cli.local_stack")
+log = logging.getLogger("local_stack.stack")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACK_NAME = "escrow-jobs-local"
@@ -649,7 +649,7 @@ def parse_args(argv: list[str] | None, environ: Mapping[str, str]) -> StackConfi
         return float(raw) if raw else default
 
     parser = argparse.ArgumentParser(
-        prog="python -m escrow_jobs_cli.local_stack",
+        prog="python -m local_stack",
         description="Run the escrow-jobs system locally (Ctrl-C stops it).",
     )
     parser.add_argument("--host", default="127.0.0.1")
@@ -702,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
         stream=sys.stdout,
     )
-    logging.getLogger("escrow_jobs_cli").setLevel(logging.INFO)  # our own lines, always
+    logging.getLogger("local_stack").setLevel(logging.INFO)  # our own lines, always
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3", "httpx", "moto", "stripe"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
