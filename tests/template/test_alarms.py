@@ -15,8 +15,8 @@ import re
 from typing import Any
 
 import pytest
-from jobs_core.processor_metrics import publish_drain
-from jobs_core.processor_report import DrainReport
+from jobs_core.processor.metrics import publish_drain
+from jobs_core.processor.report import DrainReport
 
 from functions.monitor import app
 from tests.template.cfn import Resolver, functions, resources_of_type, samconfig_parameters

@@ -24,7 +24,6 @@ from .errors import (
     RetryableJobError,
     UnknownJobTypeError,
 )
-from .kick import FANOUT_SOURCE, KICK_SOURCE, Kicker, LambdaInvoker, kick_processor
 from .logging import logger, redact_emails, route_layer_loggers
 from .models import (
     PAYLOAD_MODELS,
@@ -44,8 +43,9 @@ from .processor import (
     process_batch,
     process_next_job,
 )
-from .processor_metrics import publish_drain
-from .processor_report import BatchResult, DrainReport, JobOutcome, JobResult, fanout_count
+from .processor.kick import FANOUT_SOURCE, KICK_SOURCE, Kicker, LambdaInvoker, kick_processor
+from .processor.metrics import publish_drain
+from .processor.report import BatchResult, DrainReport, JobOutcome, JobResult, fanout_count
 from .queue import EnqueueResult, JobQueue, JobSpec, Outcome
 from .scripts import SettleCode
 from .secret_refs import AwsSecretResolver, resolver_from_env

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis
 import stripe
-from jobs_core.kick import Kicker
+from jobs_core.processor.kick import Kicker
 from local_stack import dev_tokens, emf
 from local_stack.http_gateway import GatewayRoute, HttpGateway
 from local_stack.redis_process import RedisProcess

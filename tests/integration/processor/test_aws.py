@@ -15,7 +15,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from jobs_core import EnqueueResult, JobQueue
-from jobs_core.kick import Kicker
+from jobs_core.processor.kick import Kicker
 from moto import mock_aws
 
 from functions.job_processor import app

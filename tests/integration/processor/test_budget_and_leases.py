@@ -7,7 +7,7 @@ import time
 import redis
 from jobs_core import Job, JobQueue, JobState
 from jobs_core.processor import Processor
-from jobs_core.processor_report import JobOutcome
+from jobs_core.processor.report import JobOutcome
 
 from functions.job_processor import app
 from tests.unit.processor.support import AUDIT, FakeContext, RecordingLambda, enqueue, load_event

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from jobs_core import EnqueueResult
-from jobs_core.kick import FANOUT_SOURCE, KICK_SOURCE, Kicker, kick_processor
+from jobs_core.processor.kick import FANOUT_SOURCE, KICK_SOURCE, Kicker, kick_processor
 
 from .support import RecordingLambda
 
@@ -60,7 +60,7 @@ def test_even_a_broken_client_factory_does_not_fail_the_caller(
     def broken(timeout_s: float) -> None:
         raise RuntimeError("no credentials")
 
-    monkeypatch.setattr("jobs_core.kick._boto3_lambda_client", broken)
+    monkeypatch.setattr("jobs_core.processor.kick._boto3_lambda_client", broken)
     assert Kicker("fn").kick(IDLE) is False
 
 

@@ -18,7 +18,7 @@ from jobs_core import (
 )
 from jobs_core import processor as processor_module
 from jobs_core.processor import Processor
-from jobs_core.processor_report import JobOutcome
+from jobs_core.processor.report import JobOutcome
 
 from .support import AUDIT, RELEASE_EMAIL, enqueue
 

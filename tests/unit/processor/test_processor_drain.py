@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from jobs_core import BackendError, ConfigurationError, Job, JobQueue, JobState
 from jobs_core.processor import Processor, ProcessorConfig
-from jobs_core.processor_report import DrainReport, JobOutcome, StopReason, fanout_count
+from jobs_core.processor.report import DrainReport, JobOutcome, StopReason, fanout_count
 
 from .support import AUDIT, FakeContext, enqueue
 

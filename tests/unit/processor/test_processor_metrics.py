@@ -1,5 +1,5 @@
 """EMF metrics per invocation: the emitted names, units and dimensions match the documented
-table in ``jobs_core.processor_metrics`` (alarms are built on it)."""
+table in ``jobs_core.processor.metrics`` (alarms are built on it)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from jobs_core import JobType
-from jobs_core import processor_metrics as pm
-from jobs_core.processor_report import DrainReport, JobOutcome, JobResult, StopReason
+from jobs_core.processor import metrics as pm
+from jobs_core.processor.report import DrainReport, JobOutcome, JobResult, StopReason
 
 AUDIT = JobType.AUDIT_LOG_CREATED
 EMAIL = JobType.SEND_RELEASE_EMAIL
@@ -40,7 +40,7 @@ def result(job_type: JobType, outcome: JobOutcome, ms: float = 12.5, **kw: Any) 
 
 
 def sample_report() -> DrainReport:
-    from jobs_core.processor_report import BatchResult
+    from jobs_core.processor.report import BatchResult
 
     report = DrainReport(stop_reason=StopReason.BUDGET, elapsed_s=1.25, backlog=40)
     report.add(
@@ -95,7 +95,7 @@ def test_an_idle_invocation_still_writes_zeros(capsys: pytest.CaptureFixture[str
 def test_many_durations_are_split_across_lines_with_their_dimensions(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from jobs_core.processor_report import BatchResult
+    from jobs_core.processor.report import BatchResult
 
     report = DrainReport()
     report.add(BatchResult([result(AUDIT, JobOutcome.SUCCEEDED, ms=i) for i in range(250)]))

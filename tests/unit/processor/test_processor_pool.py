@@ -7,7 +7,7 @@ import threading
 import pytest
 from jobs_core import Job, JobQueue
 from jobs_core.processor import Processor
-from jobs_core.processor_pool import WorkerPool
+from jobs_core.processor.pool import WorkerPool
 
 from .support import AUDIT, Gate, enqueue
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from jobs_core import BackendError, Job, JobQueue
-from jobs_core.kick import FANOUT_SOURCE
+from jobs_core.processor.kick import FANOUT_SOURCE
 
 from functions.job_processor import app
 

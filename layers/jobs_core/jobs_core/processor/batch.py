@@ -39,14 +39,14 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
-from .errors import InvalidJobError, PermanentJobError, RetryableJobError
-from .logging import logger
-from .models import ClaimedJob, Job, JobState, JobType
-from .processor_config import ProcessorConfig
-from .processor_pool import WorkerPool
-from .processor_report import BatchResult, JobOutcome, JobResult
-from .queue import JobQueue, Outcome, error_text
-from .scripts import SettleCode
+from ..errors import InvalidJobError, PermanentJobError, RetryableJobError
+from ..logging import logger
+from ..models import ClaimedJob, Job, JobState, JobType
+from ..queue import JobQueue, Outcome, error_text
+from ..scripts import SettleCode
+from .config import ProcessorConfig
+from .pool import WorkerPool
+from .report import BatchResult, JobOutcome, JobResult
 
 Handler = Callable[[Job], object]  # must return None; raise to fail
 HandlerRegistry = Mapping[JobType, Handler]

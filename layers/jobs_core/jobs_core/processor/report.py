@@ -1,7 +1,7 @@
 """What the processor did: one ``JobResult`` per job, tallies per batch and per drain.
 
 Plain data, no I/O. ``to_dict`` gives the camelCase shapes the operator endpoint
-answers with; ``processor_metrics`` turns a ``DrainReport`` into EMF metrics.
+answers with; ``metrics`` turns a ``DrainReport`` into EMF metrics.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .models import JobType
+from ..models import JobType
 
 # Duration samples kept per tally (reservoir sampling beyond): bounds memory on long drains.
 MAX_DURATION_SAMPLES = 1000

@@ -20,7 +20,7 @@ Time and leases
 
 Jobs, timeouts and errors
     How one batch runs (runners, hung handlers, how errors are classified) is told in
-    ``processor_batch``; the knobs and their environment variables in ``processor_config``.
+    ``batch``; the knobs and their environment variables in ``config``.
 
 The processor-active marker
     Enqueuers read it to decide whether to kick a processor (see ``kick``). A drain sets
@@ -46,27 +46,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from .errors import BackendError
-from .logging import logger
-from .models import ClaimedJob, JobType
-from .processor_batch import BatchRunner, Handler, HandlerRegistry
-from .processor_config import ProcessorConfig
-from .processor_pool import WorkerPool
-from .processor_report import BatchResult, DrainReport, JobResult, StopReason
-from .queue import JobQueue
-
-__all__ = [
-    "MARKER_RELEASE_S",
-    "Handler",
-    "HandlerRegistry",
-    "Processor",
-    "ProcessorConfig",
-    "default_handlers",
-    "default_processor",
-    "process_batch",
-    "process_next_job",
-    "set_default_processor",
-]
+from ..errors import BackendError
+from ..logging import logger
+from ..models import ClaimedJob, JobType
+from ..queue import JobQueue
+from .batch import BatchRunner, HandlerRegistry
+from .config import ProcessorConfig
+from .pool import WorkerPool
+from .report import BatchResult, DrainReport, JobResult, StopReason
 
 MARKER_RELEASE_S = 0.001  # a marker TTL of 1 ms: how a drain lets go of the marker
 
@@ -288,7 +275,7 @@ def default_handlers(environ: Mapping[str, str] | None = None) -> HandlerRegistr
     """This deploy's registry: ``jobs_core.workers.build_handlers`` with its dependencies
     read from ``environ`` (the process environment when None). Imported here, on first
     use: the processor itself never depends on the workers."""
-    from .workers import build_handlers, deps_from_environ
+    from ..workers import build_handlers, deps_from_environ
 
     return build_handlers(deps_from_environ(environ))
 
@@ -306,7 +293,7 @@ def default_processor() -> Processor:
     global _default
     with _default_lock:
         if _default is None:
-            from .config import Settings
+            from ..config import Settings
 
             _default = Processor(JobQueue.from_settings(Settings.from_env()), default_handlers())
         return _default

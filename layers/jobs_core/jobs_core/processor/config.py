@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 # Environment variable names (parsed from a mapping the caller passes; see ProcessorConfig).
 ENV_CONCURRENCY = "JOB_PROCESSOR_CONCURRENCY"

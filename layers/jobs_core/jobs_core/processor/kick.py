@@ -38,8 +38,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .logging import logger
-from .queue import EnqueueResult
+from ..logging import logger
+from ..queue import EnqueueResult
 
 ENV_FUNCTION_NAME = "JOB_PROCESSOR_FUNCTION_NAME"
 ENV_KICK_ENABLED = "JOBS_KICK_ENABLED"

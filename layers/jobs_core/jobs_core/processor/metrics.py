@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from .processor_report import DrainReport, Tally
+from .report import DrainReport, Tally
 
 METRICS_NAMESPACE = "EscrowJobs"
 METRICS_SERVICE = "job-processor"
