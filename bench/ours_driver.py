@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 from jobs_core import JobQueue, Outcome, RedisBackend, Settings
-from jobs_core.backends.counting import CountingBackend
+from jobs_core.queue.backends.counting import CountingBackend
 
 AUDIT = {"transactionId": "esc-1", "action": "released", "actor": "buyer-1"}
 NOT_BILLED = {"info", "config", "flushall", "ping", "hello", "client", "select"}

@@ -39,9 +39,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from jobs_core import Job, JobQueue, JobType, RedisBackend, Settings
-from jobs_core.backends.counting import CountingBackend
 from jobs_core.logging import logger
 from jobs_core.processor import Processor, ProcessorConfig
+from jobs_core.queue.backends.counting import CountingBackend
 
 from bench.redis_env import billed_delta, command_stats, pin_client_process, redis_server
 

@@ -10,9 +10,9 @@ import fakeredis
 import pytest
 import redis
 from jobs_core import JobQueue, ManualClock, RedisBackend, Settings
-from jobs_core.backends.base import Backend
-from jobs_core.backends.counting import CountingBackend
-from jobs_core.backends.upstash import UpstashBackend
+from jobs_core.queue.backends.base import Backend
+from jobs_core.queue.backends.counting import CountingBackend
+from jobs_core.queue.backends.upstash import UpstashBackend
 
 from tests.support.upstash_server import UpstashServer
 

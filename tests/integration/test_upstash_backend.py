@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 from jobs_core import BackendError, JobQueue, JobState, ManualClock, Settings
-from jobs_core.backends.upstash import UpstashBackend
+from jobs_core.queue.backends.upstash import UpstashBackend
 
 from tests.support.upstash_server import UpstashServer
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .backends import Backend, backend_from_settings, memory_backend
 from .backoff import backoff_delay
 from .clock import Clock, ManualClock, SystemClock
 from .config import Settings
@@ -47,17 +46,18 @@ from .processor.kick import FANOUT_SOURCE, KICK_SOURCE, Kicker, LambdaInvoker, k
 from .processor.metrics import publish_drain
 from .processor.report import BatchResult, DrainReport, JobOutcome, JobResult, fanout_count
 from .queue import EnqueueResult, JobQueue, JobSpec, Outcome
-from .scripts import SettleCode
+from .queue.backends import Backend, backend_from_settings, memory_backend
+from .queue.scripts import SettleCode
 from .secret_refs import AwsSecretResolver, resolver_from_env
 
 if TYPE_CHECKING:
-    from .backends.redis_tcp import RedisBackend
+    from .queue.backends.redis_tcp import RedisBackend
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use: redis-py is heavy and a Lambda on Upstash never needs it.
     if name == "RedisBackend":
-        from .backends.redis_tcp import RedisBackend
+        from .queue.backends.redis_tcp import RedisBackend
 
         return RedisBackend
     raise AttributeError(name)

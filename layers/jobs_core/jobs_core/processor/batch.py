@@ -43,7 +43,7 @@ from ..errors import InvalidJobError, PermanentJobError, RetryableJobError
 from ..logging import logger
 from ..models import ClaimedJob, Job, JobState, JobType
 from ..queue import JobQueue, Outcome, error_text
-from ..scripts import SettleCode
+from ..queue.scripts import SettleCode
 from .config import ProcessorConfig
 from .pool import WorkerPool
 from .report import BatchResult, JobOutcome, JobResult

@@ -22,7 +22,7 @@ import httpx
 from upstash_redis import Redis
 from upstash_redis.errors import UpstashError
 
-from ..errors import BackendError, ScriptNotLoadedError
+from ...errors import BackendError, ScriptNotLoadedError
 from .base import ScriptArg
 
 T = TypeVar("T")

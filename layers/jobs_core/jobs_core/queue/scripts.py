@@ -17,8 +17,8 @@ from enum import IntEnum
 from importlib import resources
 from typing import Any
 
+from ..errors import BackendError, LeaseLostError, ScriptNotLoadedError
 from .backends.base import Backend, ScriptArg
-from .errors import BackendError, LeaseLostError, ScriptNotLoadedError
 
 RESEND_DELAYS_S = (0.05, 0.2, 0.5)
 

@@ -17,19 +17,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from . import scripts
-from .backends import Backend, ScriptArg, backend_from_settings
-from .backoff import backoff_delay
-from .clock import Clock, SystemClock
-from .config import Settings
-from .errors import (
+from ..backoff import backoff_delay
+from ..clock import Clock, SystemClock
+from ..config import Settings
+from ..errors import (
     LeaseLostError,
     PayloadTooLargeError,
     PayloadValidationError,
     UnknownJobTypeError,
 )
-from .keys import QueueKeys
-from .models import (
+from ..models import (
     PAYLOAD_MODELS,
     ClaimedJob,
     EnqueueOptions,
@@ -41,7 +38,10 @@ from .models import (
     encode_record,
     new_job_id,
 )
-from .payloads import Payload
+from ..payloads import Payload
+from . import scripts
+from .backends import Backend, ScriptArg, backend_from_settings
+from .keys import QueueKeys
 
 # Lua's unpack() takes at most ~8000 values; 5 arguments per job keeps a call well under.
 MAX_JOBS_PER_CALL = 1000

@@ -6,7 +6,7 @@ import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ..config import Settings
+from ...config import Settings
 from .base import Backend, ScriptArg
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import redis
 import redis.exceptions as rex
 
-from ..errors import BackendError, ScriptNotLoadedError
+from ...errors import BackendError, ScriptNotLoadedError
 from .base import ScriptArg
 
 T = TypeVar("T")
