@@ -283,9 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     logger.setLevel("ERROR")
 
     import boto3
+    from local_stack.stripe_server import StripeServer
     from moto import mock_aws
-
-    from tests.support.stripe_server import StripeServer
 
     with (
         redis_server() as url,

@@ -35,8 +35,8 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools.utilities.parameters import base as parameters_base
+from local_stack.stripe_server import StripeServer
 
-from tests.support.stripe_server import StripeServer
 from tests.support.upstash_server import UpstashServer
 from tests.template.cfn import (
     ROOT,

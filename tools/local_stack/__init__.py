@@ -12,5 +12,5 @@ emulators, never the other way round.
 - ``local_stack.emf``: CloudWatch's side of the Embedded Metric Format;
 - ``local_stack.template``: what the stack reads from ``template.yaml``;
 - ``local_stack.dev_tokens``: HS256 dev tokens in place of real JWTs;
-- ``local_stack.stripe_local``: the local Stripe server and the events Stripe sends.
+- ``local_stack.stripe_server``: the local Stripe server and the events Stripe sends.
 """

@@ -10,7 +10,7 @@
   Manager with the secrets the functions read (Stripe key and webhook secret, the
   processor's operator token, a demo partner's webhook secret), SES, and CloudWatch,
   which receives the EMF metrics the processor and the monitor print;
-- the local Stripe server (``tests/support/stripe_server.py``);
+- the local Stripe server (``stripe_server``);
 - the HTTP API on http://127.0.0.1:3000 (``http_gateway``): the template's routes, the
   same handlers, HTTP API v2 events, dev tokens verified like API Gateway's JWT
   authorizer; plus the Lambda Invoke API, so the API's kick reaches the processor;
@@ -64,10 +64,10 @@ from .http_gateway import GatewayRoute, HttpGateway, LocalRequest
 from .lambda_runtime import LocalFunction
 from .redis_process import RedisProcess, free_port, redis_server_binary
 from .scheduler import Scheduler
-from .stripe_local import (
+from .stripe_server import (
     PAYMENT_AUTHORIZED,
     PaymentSimulationError,
-    local_stripe_server,
+    StripeServer,
     signed_event,
     stripe_event,
 )
@@ -150,7 +150,7 @@ class LocalStack:
         self.template = Template.load(config.template_path, stack_name=STACK_NAME)
         self.redis: RedisProcess | None = None
         self.moto: Any = None
-        self.stripe: Any = None
+        self.stripe: StripeServer | None = None
         self.gateway: HttpGateway | None = None
         self.scheduler = Scheduler()
         self.functions: dict[str, LocalFunction] = {}
@@ -173,7 +173,7 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         if str(REPO_ROOT) not in sys.path:
-            sys.path.insert(0, str(REPO_ROOT))  # functions.* and tests.support.*
+            sys.path.insert(0, str(REPO_ROOT))  # functions.*
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         self._start_redis()
         self.gateway = HttpGateway(
@@ -191,7 +191,7 @@ class LocalStack:
             api_id=STACK_NAME,
         ).bind()
         self._start_moto()
-        self.stripe = local_stripe_server(STRIPE_API_KEY).start()
+        self.stripe = StripeServer(STRIPE_API_KEY).start()
         self._apply_environment()
         self._create_aws_resources()
         self._mint_tokens()
@@ -460,6 +460,7 @@ class LocalStack:
             return 400, {"error": "the body must be JSON"}
         if not isinstance(body, dict):
             return 400, {"error": "the body must be a JSON object"}
+        assert self.stripe is not None
         intent_id = body.get("paymentIntentId")
         if not intent_id and body.get("escrowId"):
             intent_id = self.stripe.find_intent(str(body["escrowId"]))

@@ -18,7 +18,7 @@ from jobs_core.processor.kick import Kicker
 from local_stack import dev_tokens, emf
 from local_stack.http_gateway import GatewayRoute, HttpGateway
 from local_stack.redis_process import RedisProcess
-from local_stack.stripe_local import PaymentSimulationError, local_stripe_server
+from local_stack.stripe_server import PaymentSimulationError, StripeServer
 from moto.server import ThreadedMotoServer
 
 SECRET = "a-local-dev-token-secret-of-32-bytes-or-more"
@@ -179,7 +179,7 @@ def test_redis_process_starts_and_stops() -> None:
 
 
 def test_local_stripe_authorises_a_manual_capture_intent() -> None:
-    server = local_stripe_server("sk_test_local").start()
+    server = StripeServer("sk_test_local").start()
     try:
         client = stripe.StripeClient("sk_test_local", base_addresses={"api": server.url})
         intent = client.v1.payment_intents.create(

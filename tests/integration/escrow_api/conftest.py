@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from jobs_core import JobQueue
+from local_stack.stripe_server import StripeServer
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.dynamodb import models as dynamodb_models
@@ -24,7 +25,6 @@ from functions.escrow_api import app as app_module
 from functions.escrow_api.service import EscrowService
 from tests.integration.escrow_api.harness import WEBHOOK_SECRET
 from tests.support.redis_server import RedisServer
-from tests.support.stripe_server import StripeServer
 
 TABLE = "escrow-test"
 REGION = "us-east-1"

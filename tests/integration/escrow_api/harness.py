@@ -13,9 +13,9 @@ from typing import Any
 
 import stripe
 from jobs_core import ClaimedJob, JobQueue, JobType
+from local_stack.stripe_server import StripeServer
 
 from functions.escrow_api import app as app_module
-from tests.support.stripe_server import StripeServer
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events" / "escrow_api"

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from jobs_core import JobQueue
+from local_stack.stripe_server import StripeServer
 
 from functions.escrow_api.app import build_app
 from functions.escrow_api.service import EscrowService
@@ -26,7 +27,6 @@ from tests.integration.escrow_api.harness import (
     job_counts,
     load_event,
 )
-from tests.support.stripe_server import StripeServer
 
 ROUNDS = 8
 

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from jobs_core import JobQueue
+from local_stack.stripe_server import StripeServer
 
 from functions.escrow_api.app import build_app
 from functions.escrow_api.service import EscrowService
@@ -24,7 +25,6 @@ from tests.integration.escrow_api.harness import (
     job_counts,
     load_event,
 )
-from tests.support.stripe_server import StripeServer
 
 
 def count_items(kind: str) -> int:

@@ -7,6 +7,7 @@ import io
 
 import pytest
 from jobs_core import JobQueue, logger
+from local_stack.stripe_server import StripeServer
 
 from functions.escrow_api.service import EscrowService
 from tests.integration.escrow_api.harness import (
@@ -17,7 +18,6 @@ from tests.integration.escrow_api.harness import (
     signed_webhook,
 )
 from tests.integration.escrow_api.test_outbox import unreachable_queue
-from tests.support.stripe_server import StripeServer
 
 
 def test_logs_hold_no_addresses_and_no_secrets(

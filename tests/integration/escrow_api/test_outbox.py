@@ -16,12 +16,12 @@ import pytest
 import redis
 from botocore.exceptions import ClientError
 from jobs_core import EnqueueResult, JobQueue, JobType, RedisBackend
+from local_stack.stripe_server import StripeServer
 
 from functions.escrow_api.outbox import sweep_outbox
 from functions.escrow_api.service import EscrowService
 from tests.integration.escrow_api.harness import invoke, job_counts, release_event, seed_funded
 from tests.support.redis_server import RedisServer
-from tests.support.stripe_server import StripeServer
 
 RELEASE_JOBS = (
     JobType.SEND_RELEASE_EMAIL,

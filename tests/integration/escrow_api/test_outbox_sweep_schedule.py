@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from jobs_core import JobQueue
+from local_stack.stripe_server import StripeServer
 
 from functions.escrow_api import api, outbox
 from functions.escrow_api.service import EscrowService
@@ -23,7 +24,6 @@ from tests.integration.escrow_api.test_outbox import (
     pending,
     unreachable_queue,
 )
-from tests.support.stripe_server import StripeServer
 
 SCHEDULED = json.loads(
     (Path(__file__).parents[3] / "events/escrow_api/scheduled_outbox_sweep.json").read_text()

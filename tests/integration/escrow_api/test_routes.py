@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from jobs_core import JobQueue, JobType
+from local_stack.stripe_server import StripeServer
 
 from functions.escrow_api.service import EscrowService
 from tests.integration.escrow_api.harness import (
@@ -26,7 +27,6 @@ from tests.integration.escrow_api.harness import (
     load_event,
     signed_webhook,
 )
-from tests.support.stripe_server import StripeServer
 
 J = JobType
 

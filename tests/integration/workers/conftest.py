@@ -15,10 +15,10 @@ import boto3
 import pytest
 from jobs_core import Job
 from jobs_core.workers import WorkerDeps
+from local_stack.stripe_server import StripeServer
 from moto import mock_aws
 
 from tests.integration.workers.helpers import AUDIT_TABLE, EFFECTS_TABLE, SENDER, make_job
-from tests.support.stripe_server import StripeServer
 from tests.support.webhook_receiver import WebhookReceiver
 
 

@@ -11,10 +11,10 @@ import pytest
 from jobs_core import Job, JobType
 from jobs_core.workers import WorkerDeps, build_handlers, stripe_idempotency_key
 from jobs_core.workers.effects import FileEffectLedger
+from local_stack.stripe_server import StripeServer
 
 from tests.integration.workers.conftest import Aws
 from tests.integration.workers.helpers import payloads
-from tests.support.stripe_server import StripeServer
 from tests.support.webhook_receiver import WebhookReceiver
 
 

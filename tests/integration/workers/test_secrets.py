@@ -10,9 +10,9 @@ import pytest
 from jobs_core import Job, JobType
 from jobs_core.secret_refs import AwsSecretResolver, SecretNotFoundError
 from jobs_core.workers import WorkerDeps, build_handlers
+from local_stack.stripe_server import StripeServer
 
 from tests.integration.workers.conftest import Aws
-from tests.support.stripe_server import StripeServer
 
 
 def test_secrets_manager_ssm_and_json_fields(aws: Aws) -> None:

@@ -10,8 +10,7 @@ from jobs_core import Job, JobType, PermanentJobError, RetryableJobError
 from jobs_core.workers import WorkerDeps, build_handlers, stripe_idempotency_key
 from jobs_core.workers.handlers import Handler
 from jobs_core.workers.stripe_effects import build_stripe_client
-
-from tests.support.stripe_server import StripeServer
+from local_stack.stripe_server import StripeServer
 
 CAPTURE_KEY = stripe_idempotency_key("esc-7", "capture")
 REFUND_KEY = stripe_idempotency_key("esc-7", "refund")

@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from local_stack import emf
 from local_stack.lambda_runtime import FakeLambdaContext, LocalFunction
 from local_stack.scheduler import Scheduler, scheduled_event
-from local_stack.stripe_local import signed_event, stripe_event, stripe_signature
+from local_stack.stripe_server import signed_event, stripe_event, stripe_signature
 from local_stack.template import FunctionSpec
 
 WAIT_S = 10.0  # a liveness bound for thread hand-offs, not a timing assertion

@@ -2,19 +2,8 @@
 
 The official SDK talks to it unchanged: point it there with
 ``StripeClient(api_key, base_addresses={"api": server.url})`` (or use
-``server.client()``). Endpoints (form-encoded bodies, as the SDK sends them):
-
-* ``POST /v1/payment_intents``: ``amount``, ``currency``, ``capture_method``
-  (``manual`` or ``automatic``), ``confirm``, ``payment_method``, ``metadata[...]``.
-  Confirmed with a card it is ``requires_capture`` (manual) or ``succeeded``;
-  the test card ``pm_card_chargeDeclined`` answers 402 ``card_declined``.
-* ``GET /v1/payment_intents/{id}``
-* ``POST /v1/payment_intents/{id}/capture``: ``amount_to_capture``, ``metadata``;
-  only from ``requires_capture``, else 400 ``payment_intent_unexpected_state``.
-* ``POST /v1/payment_intents/{id}/cancel``: from any state but ``succeeded``/``canceled``.
-* ``POST /v1/refunds``: ``payment_intent``, ``amount``, ``reason``, ``metadata``;
-  of a ``succeeded`` intent, at most what is left (else 400
-  ``charge_already_refunded`` / ``amount_too_large``).
+``server.client()``). The endpoints, form-encoded as the SDK sends them, and what they
+do to the intents and refunds kept in memory, are ``api.StripeApi``'s.
 
 Like Stripe:
 
@@ -35,7 +24,8 @@ not run the request), ``"card_error"`` (402 ``card_declined``) and
 
 Every request is recorded (``requests``), with its idempotency key, parsed
 parameters, answer status and whether it was replayed. State lives in memory;
-everything is thread-safe.
+everything is thread-safe. The local stack also uses ``authorize`` (the buyer pays)
+and ``find_intent`` (an escrow's intent).
 
 Example::
 
@@ -55,13 +45,14 @@ import json
 import re
 import secrets
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import parse_qsl, urlsplit
+
+from .api import ApiError, StripeApi
 
 __all__ = ["FaultKind", "RecordedRequest", "StripeServer"]
 
@@ -87,14 +78,6 @@ _FAULTS: dict[str, tuple[int, str, str | None, str, bool]] = {
     ),
 }
 
-_CANCELABLE = {
-    "requires_payment_method",
-    "requires_confirmation",
-    "requires_action",
-    "requires_capture",
-    "processing",
-}
-
 
 @dataclass(frozen=True)
 class RecordedRequest:
@@ -115,25 +98,6 @@ class _Response:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
-
-
-class _StripeError(Exception):
-    def __init__(
-        self,
-        status: int,
-        type_: str,
-        message: str,
-        code: str | None = None,
-        param: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.type, self.code, self.param, self.message = (
-            status,
-            type_,
-            code,
-            param,
-            message,
-        )
 
 
 def _parse_form(body: str) -> dict[str, Any]:
@@ -162,48 +126,13 @@ def _parse_form(body: str) -> dict[str, Any]:
     return out
 
 
-def _int(params: dict[str, Any], name: str, *, required: bool = False) -> int | None:
-    raw = params.get(name)
-    if raw is None:
-        if required:
-            raise _StripeError(
-                400,
-                "invalid_request_error",
-                f"Missing required param: {name}.",
-                "parameter_missing",
-                name,
-            )
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _StripeError(
-            400,
-            "invalid_request_error",
-            f"Invalid integer: {raw}",
-            "parameter_invalid_integer",
-            name,
-        ) from None
-    if value <= 0:
-        raise _StripeError(
-            400,
-            "invalid_request_error",
-            f"Invalid positive integer: {name}",
-            "parameter_invalid_integer",
-            name,
-        )
-    return value
-
-
-class StripeServer:
+class StripeServer(StripeApi):
     """See the module docstring. Use as a context manager, or ``start()`` / ``stop()``."""
 
     def __init__(self, api_key: str = "sk_test_local", host: str = "127.0.0.1") -> None:
+        super().__init__()
         self.api_key = api_key
         self._host = host
-        self._lock = threading.Lock()
-        self._intents: dict[str, dict[str, Any]] = {}
-        self._refunds: list[dict[str, Any]] = []
         self._idempotent: dict[str, tuple[str, str, dict[str, Any], _Response]] = {}
         self._faults: deque[str] = deque()
         self._requests: list[RecordedRequest] = []
@@ -276,23 +205,6 @@ class StripeServer:
         with self._lock:
             self._idempotent.clear()
 
-    def create_payment_intent(
-        self, amount: int, currency: str = "usd", *, status: str = "requires_capture", **fields: Any
-    ) -> dict[str, Any]:
-        """Seed an intent directly (no HTTP, not recorded); returns a copy."""
-        with self._lock:
-            intent = self._new_intent(amount, currency.lower(), "manual", status, fields)
-            return copy.deepcopy(intent)
-
-    def payment_intent(self, intent_id: str) -> dict[str, Any]:
-        with self._lock:
-            return copy.deepcopy(self._intents[intent_id])
-
-    @property
-    def refunds(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(self._refunds)
-
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
@@ -301,185 +213,6 @@ class StripeServer:
     def requests_to(self, path_suffix: str, method: str = "POST") -> list[RecordedRequest]:
         """Recorded requests whose path ends with ``path_suffix`` (e.g. ``"/capture"``)."""
         return [r for r in self.requests if r.method == method and r.path.endswith(path_suffix)]
-
-    # --- the API --------------------------------------------------------------------
-
-    def _new_intent(
-        self, amount: int, currency: str, capture_method: str, status: str, extra: dict[str, Any]
-    ) -> dict[str, Any]:
-        intent_id = "pi_" + secrets.token_hex(12)
-        intent: dict[str, Any] = {
-            "id": intent_id,
-            "object": "payment_intent",
-            "amount": amount,
-            "amount_capturable": amount if status == "requires_capture" else 0,
-            "amount_received": amount if status == "succeeded" else 0,
-            "amount_refunded": 0,
-            "currency": currency,
-            "capture_method": capture_method,
-            "status": status,
-            "metadata": {},
-            "latest_charge": "ch_" + secrets.token_hex(12)
-            if status in ("requires_capture", "succeeded")
-            else None,
-            "created": int(time.time()),
-            "livemode": False,
-            **extra,
-        }
-        self._intents[intent_id] = intent
-        return intent
-
-    def _intent(self, intent_id: str) -> dict[str, Any]:
-        intent = self._intents.get(intent_id)
-        if intent is None:
-            raise _StripeError(
-                404,
-                "invalid_request_error",
-                f"No such payment_intent: '{intent_id}'",
-                "resource_missing",
-                "intent",
-            )
-        return intent
-
-    def _route(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        if method == "POST" and path == "/v1/payment_intents":
-            return self._create_intent(params)
-        if method == "POST" and path == "/v1/refunds":
-            return self._create_refund(params)
-        match = re.fullmatch(r"/v1/payment_intents/([^/]+)(/capture|/cancel)?", path)
-        if match:
-            intent = self._intent(match.group(1))
-            action = match.group(2)
-            if method == "GET" and action is None:
-                return intent
-            if method == "POST" and action == "/capture":
-                return self._capture(intent, params)
-            if method == "POST" and action == "/cancel":
-                return self._cancel(intent, params)
-        raise _StripeError(
-            404, "invalid_request_error", f"Unrecognized request URL ({method}: {path})."
-        )
-
-    def _create_intent(self, params: dict[str, Any]) -> dict[str, Any]:
-        amount = _int(params, "amount", required=True)
-        assert amount is not None
-        currency = str(params.get("currency") or "")
-        if not re.fullmatch(r"[a-zA-Z]{3}", currency):
-            raise _StripeError(
-                400,
-                "invalid_request_error",
-                "Missing required param: currency.",
-                "parameter_missing",
-                "currency",
-            )
-        capture_method = str(params.get("capture_method", "automatic"))
-        payment_method = params.get("payment_method")
-        confirm = str(params.get("confirm", "false")).lower() == "true"
-        if confirm and payment_method == "pm_card_chargeDeclined":
-            raise _StripeError(402, "card_error", "Your card was declined.", "card_declined")
-        if confirm and payment_method:
-            status = "requires_capture" if capture_method == "manual" else "succeeded"
-        elif payment_method:
-            status = "requires_confirmation"
-        else:
-            status = "requires_payment_method"
-        intent = self._new_intent(amount, currency.lower(), capture_method, status, {})
-        intent["metadata"] = dict(params.get("metadata") or {})
-        if payment_method:
-            intent["payment_method"] = payment_method
-        return intent
-
-    def _capture(self, intent: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        if intent["status"] != "requires_capture":
-            raise _StripeError(
-                400,
-                "invalid_request_error",
-                "This PaymentIntent could not be captured because it has a status of "
-                f"{intent['status']}. Only a PaymentIntent with one of the following statuses "
-                "may be captured: requires_capture.",
-                "payment_intent_unexpected_state",
-            )
-        amount = _int(params, "amount_to_capture") or intent["amount_capturable"]
-        if amount > intent["amount_capturable"]:
-            raise _StripeError(
-                400,
-                "invalid_request_error",
-                "The amount to capture exceeds the amount capturable.",
-                "amount_too_large",
-                "amount_to_capture",
-            )
-        intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
-        intent["metadata"].update(params.get("metadata") or {})
-        return intent
-
-    def _cancel(self, intent: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-        if intent["status"] not in _CANCELABLE:
-            raise _StripeError(
-                400,
-                "invalid_request_error",
-                "You cannot cancel this PaymentIntent because it has a status of "
-                f"{intent['status']}.",
-                "payment_intent_unexpected_state",
-            )
-        intent.update(
-            status="canceled",
-            amount_capturable=0,
-            cancellation_reason=params.get("cancellation_reason"),
-        )
-        return intent
-
-    def _create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
-        intent_id = params.get("payment_intent")
-        if not intent_id:
-            raise _StripeError(
-                400,
-                "invalid_request_error",
-                "One of charge or payment_intent is required.",
-                "parameter_missing",
-                "payment_intent",
-            )
-        intent = self._intent(str(intent_id))
-        if intent["status"] != "succeeded":
-            raise _StripeError(
-                400,
-                "invalid_request_error",
-                f"This PaymentIntent ({intent['id']}) does not have a successful charge to refund.",
-                "charge_not_refundable"
-                if intent["status"] != "canceled"
-                else "payment_intent_unexpected_state",
-            )
-        left = intent["amount_received"] - intent["amount_refunded"]
-        if left <= 0:
-            raise _StripeError(
-                400,
-                "invalid_request_error",
-                f"Charge {intent['latest_charge']} has already been refunded.",
-                "charge_already_refunded",
-            )
-        amount = _int(params, "amount") or left
-        if amount > left:
-            raise _StripeError(
-                400,
-                "invalid_request_error",
-                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
-                "amount_too_large",
-                "amount",
-            )
-        intent["amount_refunded"] += amount
-        refund = {
-            "id": "re_" + secrets.token_hex(12),
-            "object": "refund",
-            "amount": amount,
-            "currency": intent["currency"],
-            "payment_intent": intent["id"],
-            "charge": intent["latest_charge"],
-            "status": "succeeded",
-            "reason": params.get("reason"),
-            "metadata": dict(params.get("metadata") or {}),
-            "created": int(time.time()),
-        }
-        self._refunds.append(refund)
-        return refund
 
     # --- HTTP -----------------------------------------------------------------------
 
@@ -518,12 +251,12 @@ class StripeServer:
         request_id: str,
     ) -> tuple[_Response, bool, str | None]:
         if headers.get("Authorization") != f"Bearer {self.api_key}":
-            error = _StripeError(401, "invalid_request_error", "Invalid API Key provided.")
+            error = ApiError(401, "invalid_request_error", "Invalid API Key provided.")
             return self._error(error, request_id), False, None
         if key is not None and key in self._idempotent:
             s_method, s_path, s_params, stored = self._idempotent[key]
             if (s_method, s_path, s_params) != (method, path, params):
-                error = _StripeError(
+                error = ApiError(
                     400,
                     "idempotency_error",
                     "Keys for idempotent requests can only be used with the same parameters they "
@@ -537,7 +270,7 @@ class StripeServer:
         fault = self._faults.popleft() if self._faults else None
         if fault is not None:
             status, type_, code, message, stored_too = _FAULTS[fault]
-            response = self._error(_StripeError(status, type_, message, code), request_id)
+            response = self._error(ApiError(status, type_, message, code), request_id)
             if status == 429:
                 response.headers["Retry-After"] = "1"
             if stored_too and key is not None:
@@ -545,7 +278,7 @@ class StripeServer:
             return response, False, fault
         try:
             response = _Response(200, copy.deepcopy(self._route(method, path, params)))
-        except _StripeError as error:
+        except ApiError as error:
             response = self._error(error, request_id)
         response.headers["Request-Id"] = request_id
         if key is not None:
@@ -553,7 +286,7 @@ class StripeServer:
         return response, False, None
 
     @staticmethod
-    def _error(error: _StripeError, request_id: str) -> _Response:
+    def _error(error: ApiError, request_id: str) -> _Response:
         body: dict[str, Any] = {
             "type": error.type,
             "message": error.message,
