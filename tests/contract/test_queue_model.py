@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from jobs_core import ClaimedJob, JobQueue, JobState, JobType, ManualClock, RedisBackend, Settings
-from jobs_core.queue import job_queue as queue_module
+from jobs_core.queue import specs as queue_module
 
 LEASE_S = 30
 TYPES = [JobType.AUDIT_LOG_CREATED, JobType.SEND_RELEASE_EMAIL]

@@ -1,6 +1,7 @@
 """The queue engine: a Redis job queue with leases, retries, a dead-letter queue and dedupe.
 
 ``job_queue``  ``JobQueue``, the queue operations; the only caller of the scripts
+``specs``      job specs validated and encoded for enqueue; enqueue results, settle outcomes
 ``keys``       every Redis key name, under one hash tag per queue
 ``scripts``    loads ``lua/*.lua`` (one atomic operation each), runs them, maps return codes
 ``backends/``  the small backend protocol: Upstash (REST), redis-py (TCP, also fakeredis)
@@ -8,6 +9,7 @@
 
 from __future__ import annotations
 
-from .job_queue import EnqueueResult, JobQueue, JobSpec, Outcome, error_text
+from .job_queue import JobQueue
+from .specs import EnqueueResult, JobSpec, Outcome, error_text
 
 __all__ = ["EnqueueResult", "JobQueue", "JobSpec", "Outcome", "error_text"]

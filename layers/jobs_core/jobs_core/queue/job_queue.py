@@ -10,82 +10,23 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from ..backoff import backoff_delay
 from ..clock import Clock, SystemClock
 from ..config import Settings
-from ..errors import (
-    LeaseLostError,
-    PayloadTooLargeError,
-    PayloadValidationError,
-    UnknownJobTypeError,
-)
-from ..models import (
-    PAYLOAD_MODELS,
-    ClaimedJob,
-    EnqueueOptions,
-    Job,
-    JobState,
-    JobType,
-    QueueStats,
-    TypeStats,
-    encode_record,
-    new_job_id,
-)
-from ..payloads import Payload
+from ..errors import LeaseLostError
+from ..models import ClaimedJob, Job, JobState, JobType, QueueStats, TypeStats
 from . import scripts
 from .backends import Backend, ScriptArg, backend_from_settings
 from .keys import QueueKeys
+from .specs import EnqueueResult, JobSpec, Outcome, PayloadInput, build_job, error_text
 
 # Lua's unpack() takes at most ~8000 values; 5 arguments per job keeps a call well under.
 MAX_JOBS_PER_CALL = 1000
 STATS_SCAN_CAP = 100_000
-MAX_ERROR_CHARS = 2000
-
-PayloadInput = Mapping[str, Any] | Payload
-JobSpec = (
-    tuple[JobType | str, PayloadInput]
-    | tuple[JobType | str, PayloadInput, EnqueueOptions | Mapping[str, Any] | None]
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _NewJob:
-    id: str
-    type: JobType
-    due_ms: int
-    dedupe_key: str | None
-    record: str
-
-
-@dataclass(frozen=True, slots=True)
-class EnqueueResult:
-    ids: list[str]  # one per spec: the new id, or the id already queued under its dedupe key
-    processor_active: bool  # a processor held its marker (only read when asked)
-
-
-OutcomeKind = Literal["done", "retry", "dead", "release"]
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What became of one claimed job; ``settle`` records many in one call."""
-
-    claimed: ClaimedJob
-    kind: OutcomeKind
-    error: str | None = None
-    delay_s: float | None = None  # retry only: overrides the backoff
-    started_ms: int | None = None
-
-
-def error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
 
 
 class JobQueue:
@@ -157,7 +98,7 @@ class JobQueue:
     ) -> EnqueueResult:
         """``enqueue_jobs`` that can also report whether a processor is draining right now."""
         now = self.now_ms()
-        jobs = [self._build_job(spec, now) for spec in specs]
+        jobs = [build_job(spec, now, self.settings) for spec in specs]
         ids: list[str] = []
         active = False
         for start in range(0, len(jobs), MAX_JOBS_PER_CALL):
@@ -173,36 +114,6 @@ class JobQueue:
             active = active or bool(int(reply[0]))
             ids += [str(i) for i in reply[1:]]
         return EnqueueResult(ids, active)
-
-    def _build_job(self, spec: JobSpec, now_ms: int) -> _NewJob:
-        job_type, payload = spec[0], spec[1]
-        options = _options(spec[2] if len(spec) == 3 else None)
-        try:
-            jtype = JobType(job_type)
-        except ValueError:
-            raise UnknownJobTypeError(f"unknown job type {job_type!r}", field="type") from None
-        payload_json = _payload_json(jtype, payload)
-        if len(payload_json) > self.settings.max_payload_bytes:
-            raise PayloadTooLargeError(
-                f"payload is {len(payload_json)} bytes;"
-                f" the limit is {self.settings.max_payload_bytes}",
-                field="payload",
-            )
-        due = now_ms + int(options.delay_s * 1000)
-        job_id = new_job_id(now_ms)
-        record = encode_record(
-            id=job_id,
-            type=jtype,
-            state=JobState.SCHEDULED if due > now_ms else JobState.QUEUED,
-            attempts=0,
-            max_attempts=options.max_attempts or self.settings.max_attempts,
-            created_ms=now_ms,
-            next_run_ms=due,
-            payload_json=payload_json,
-            dedupe_key=options.dedupe_key,
-            correlation_id=options.correlation_id,
-        )
-        return _NewJob(job_id, jtype, due, options.dedupe_key, record)
 
     # -- claim and settle ------------------------------------------------------------------
 
@@ -436,50 +347,6 @@ class JobQueue:
             retries=self.settings.request_retries,
             resend_flag_index=resend_flag_index,
         )
-
-
-_NO_OPTIONS = EnqueueOptions()
-
-
-def _options(raw: EnqueueOptions | Mapping[str, Any] | None) -> EnqueueOptions:
-    if isinstance(raw, EnqueueOptions):
-        return raw
-    if not raw:
-        return _NO_OPTIONS
-    values = {k: v for k, v in (raw or {}).items() if v is not None}
-    try:
-        return EnqueueOptions.model_validate(values)
-    except ValidationError as exc:
-        raise _validation_error(exc, "options") from None
-
-
-def _payload_json(job_type: JobType, payload: PayloadInput) -> str:
-    """Validate against the type's model; return canonical JSON (pydantic's Rust encoder)."""
-    model = PAYLOAD_MODELS[job_type]
-    if isinstance(payload, BaseModel):
-        if not isinstance(payload, model):
-            raise PayloadValidationError(
-                f"{job_type.value} takes a {model.__name__}, not {type(payload).__name__}",
-                field="payload",
-            )
-        validated = payload
-    elif isinstance(payload, Mapping):
-        try:
-            validated = model.model_validate(payload)
-        except ValidationError as exc:
-            raise _validation_error(exc, "payload") from None
-    else:
-        raise PayloadValidationError("payload must be a JSON object", field="payload")
-    return validated.model_dump_json(exclude_none=True)
-
-
-def _validation_error(exc: ValidationError, root: str) -> PayloadValidationError:
-    errors = exc.errors(include_url=False, include_input=False)
-    first = errors[0]
-    field = ".".join([root, *(str(part) for part in first["loc"])])
-    return PayloadValidationError(
-        f"{field}: {first['msg']}", field=field, errors=[dict(e) for e in errors]
-    )
 
 
 def _ms(dt: datetime) -> int:
