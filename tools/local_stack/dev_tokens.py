@@ -2,7 +2,8 @@
 
 In AWS, API Gateway's JWT authorizer verifies real tokens and the handler reads their
 claims. Locally the stack verifies a dev token with ``verify`` and injects the same
-claims into ``requestContext.authorizer.jwt.claims``; ``mint`` makes one::
+claims into ``requestContext.authorizer.jwt.claims``; ``mint`` makes one, ``dev_users``
+the stack's buyer, seller and admin::
 
     >>> secret = "local-dev-secret-at-least-32-bytes!!"
     >>> token = mint("user-1", "buyer@example.com", ["admin"], secret)
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -73,3 +75,26 @@ def verify(token: str, secret: str) -> dict[str, Any]:
         options={"require": ["sub", "exp", "iat"]},
     )
     return claims
+
+
+@dataclass(frozen=True)
+class DevUser:
+    role: str
+    sub: str
+    email: str
+    roles: tuple[str, ...]
+    token: str
+
+
+def dev_users(secret: str, *, ttl_s: int) -> dict[str, DevUser]:
+    """A buyer, a seller and an admin (role -> user), each with a token signed with ``secret``."""
+    users = {}
+    for role, sub, roles in (
+        ("buyer", "buyer-1", ()),
+        ("seller", "seller-1", ()),
+        ("admin", "admin-1", ("admin",)),
+    ):
+        email = f"{role}@example.com"
+        token = mint(sub, email, roles, secret, ttl_s=ttl_s)
+        users[role] = DevUser(role, sub, email, tuple(roles), token)
+    return users

@@ -4,7 +4,8 @@ In AWS a function prints EMF JSON lines and CloudWatch Logs turns them into metr
 Locally ``StdoutRouter`` catches what a scheduled invocation prints (per thread, so
 concurrent invocations and the gateway's requests do not mix), ``parse_emf`` reads the
 metric lines, and ``CloudWatchForwarder`` puts them into (moto's) CloudWatch with
-``PutMetricData``; every other line is printed as it would have been.
+``PutMetricData``; every other line is printed as it would have been. ``say`` prints the
+stack's own lines on the real stdout.
 
     >>> line = ('{"_aws": {"Timestamp": 0, "CloudWatchMetrics": [{"Namespace": "N",'
     ...         ' "Dimensions": [["queue"]], "Metrics": [{"Name": "Depth", "Unit": "Count"}]}]},'
@@ -20,6 +21,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -146,6 +148,13 @@ def routed_stdout() -> Iterator[StdoutRouter]:
         yield router
     finally:
         sys.stdout = original
+
+
+def say(message: str) -> None:
+    """A timestamped line for the developer, on the real stdout (past the router)."""
+    stream = getattr(sys.stdout, "target", sys.stdout)
+    stream.write(f"{time.strftime('%H:%M:%S')}  {message}\n")
+    stream.flush()
 
 
 def split_output(text: str) -> tuple[list[MetricDatum], list[str]]:

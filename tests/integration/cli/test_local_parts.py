@@ -16,7 +16,8 @@ import redis
 import stripe
 from jobs_core.processor.kick import Kicker
 from local_stack import dev_tokens, emf
-from local_stack.http_gateway import GatewayRoute, HttpGateway
+from local_stack.api_events import GatewayRoute
+from local_stack.http_gateway import HttpGateway
 from local_stack.redis_process import RedisProcess
 from local_stack.stripe_server import PaymentSimulationError, StripeServer
 from moto.server import ThreadedMotoServer

@@ -8,14 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from local_stack.http_gateway import (
-    GatewayRoute,
-    HttpGateway,
-    LocalRequest,
-    answer_from_result,
-    build_event,
-    flatten_claims,
-)
+from local_stack.api_events import GatewayRoute, answer_from_result, build_event, flatten_claims
+from local_stack.http_gateway import HttpGateway, LocalRequest
 
 
 class Recorder:
