@@ -18,8 +18,8 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from . import emf
-from .config import STACK_NAME
 from .api_events import GatewayRoute
+from .config import STACK_NAME
 from .lambda_runtime import LocalFunction
 from .scheduler import Scheduler
 from .template import Template

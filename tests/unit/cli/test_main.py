@@ -6,13 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from escrow_jobs_cli.main import (
-    EXIT_BAD_INPUT,
-    EXIT_DECLINED,
-    EXIT_NOT_FOUND,
-    EXIT_OK,
-    build_parser,
-)
+from escrow_jobs_cli.cli import EXIT_BAD_INPUT, EXIT_DECLINED, EXIT_NOT_FOUND, EXIT_OK
+from escrow_jobs_cli.parser import build_parser
 from jobs_core import JobQueue, JobState, Settings
 
 from .conftest import RunCli, TtyInput

@@ -1,0 +1,96 @@
+"""One invocation of the CLI: its exit codes, its expected errors, and ``Cli``, which holds
+the parsed arguments, the streams, the environment and the queue every command uses."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from jobs_core import JobQueue, JobType, Settings
+
+from . import render
+
+EXIT_OK = 0
+EXIT_DECLINED = 1
+EXIT_BAD_INPUT = 2
+EXIT_UNREACHABLE = 3
+EXIT_NOT_FOUND = 4
+EXIT_INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line (or a JSON object), never a traceback."""
+
+    def __init__(self, code: int, kind: str, message: str, **extra: Any) -> None:
+        self.code, self.kind, self.message, self.extra = code, kind, message, extra
+        super().__init__(message)
+
+
+@dataclass
+class Cli:
+    """One invocation: the parsed arguments, the streams, the environment, the queue."""
+
+    args: argparse.Namespace
+    environ: Mapping[str, str]
+    out: TextIO
+    err: TextIO
+    stdin: TextIO
+    sleep: Callable[[float], None] = time.sleep
+    _queue: JobQueue | None = field(default=None, init=False)
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    @property
+    def show_pii(self) -> bool:
+        return bool(getattr(self.args, "show_pii", False))
+
+    def env(self) -> dict[str, str]:
+        env = dict(self.environ)
+        if getattr(self.args, "redis_url", None):
+            env["REDIS_URL"] = self.args.redis_url
+            env["JOBS_BACKEND"] = "redis"
+        if getattr(self.args, "namespace", None):
+            env["JOBS_NAMESPACE"] = self.args.namespace
+        return env
+
+    def queue(self) -> JobQueue:
+        if self._queue is None:
+            env = self.env()
+            settings = Settings.from_env(env)
+            if settings.backend == "memory" and not env.get("JOBS_BACKEND"):
+                self.note(
+                    "no Redis configured (set REDIS_URL or UPSTASH_REDIS_REST_URL and "
+                    "UPSTASH_REDIS_REST_TOKEN): using an empty in-process queue"
+                )
+            self._queue = JobQueue.from_settings(settings)
+        return self._queue
+
+    def emit(self, data: Any, text: str) -> None:
+        """``data`` as JSON with ``--json``, else ``text``."""
+        self.out.write((render.dumps(data) if self.json else text) + "\n")
+        self.out.flush()
+
+    def note(self, message: str) -> None:
+        self.err.write(f"note: {message}\n")
+
+    def scrub(self, value: Any) -> Any:
+        return value if self.show_pii else render.redact(value)
+
+
+def parse_job_type(name: str) -> JobType:
+    """``name`` as a JobType, or the usage error that lists the known ones."""
+    try:
+        return JobType(name)
+    except ValueError:
+        known = ", ".join(t.value for t in JobType)
+        raise CliError(
+            EXIT_BAD_INPUT,
+            "bad_input",
+            f"unknown job type {name!r}; one of: {known}",
+            field="type",
+        ) from None
