@@ -52,6 +52,7 @@ from bench.redis_env import (
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events" / "escrow_api"
+TASK_ROOT = ROOT / "functions" / "escrow_api"  # app.py and the escrow package, as in Lambda
 PLACEHOLDER = "esc_01JEXAMPLE0000000000000000"
 TABLE = "escrow-bench"
 REGION = "us-east-1"
@@ -131,8 +132,8 @@ def environment(redis_url: str, stripe_url: str, api_key: str) -> Iterator[None]
 
 
 def seed(service: Any, stripe_server: Any, escrow_id: str) -> str:
-    from functions.escrow_api.models import Escrow, Party
-    from functions.escrow_api.state import EscrowState
+    from escrow.models import Escrow, Party
+    from escrow.state import EscrowState
 
     intent = stripe_server.create_payment_intent(10000, "usd", metadata={"escrow_id": escrow_id})
     now = time.time_ns() // 1_000_000
@@ -304,9 +305,13 @@ def main(argv: list[str] | None = None) -> int:
             ],
             BillingMode="PAY_PER_REQUEST",
         )
+        if str(TASK_ROOT) not in sys.path:
+            sys.path.insert(0, str(TASK_ROOT))
+        from escrow.api import get_service
+
         from functions.escrow_api import app
 
-        service = app.get_service()
+        service = get_service()
         common = dict(service=service, stripe_server=stripe_server, handler=app.lambda_handler)
         rows = [
             run_row(

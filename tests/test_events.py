@@ -170,10 +170,12 @@ def deployed(
     return {name: Resolver(TEMPLATE, case, refs) for name in FUNCTIONS}
 
 
-def _fresh_caches(package: str) -> None:
-    """Clear every cached factory (``functools.cache``) of the function's modules."""
-    for module_name, module in list(sys.modules.items()):
-        if module_name == package or module_name.startswith(package + "."):
+def _fresh_caches(task_root: Path) -> None:
+    """Clear every cached factory (``functools.cache``) of the function's modules: its
+    ``app`` and its package beside it, every module loaded from its folder."""
+    for module in list(sys.modules.values()):
+        source = getattr(module, "__file__", None)
+        if source and Path(source).resolve().is_relative_to(task_root):
             for value in list(vars(module).values()):
                 clear = getattr(value, "cache_clear", None)
                 if callable(clear):
@@ -190,9 +192,9 @@ def invoke(path: Path, resolvers: dict[str, Resolver], monkeypatch: pytest.Monke
     function_name = resolver.resolve(props["FunctionName"])
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", function_name)
     module_name, _, attribute = props["Handler"].rpartition(".")
-    package = f"functions.{folder}"
-    handler = getattr(importlib.import_module(f"{package}.{module_name}"), attribute)
-    _fresh_caches(package)
+    handler = getattr(importlib.import_module(f"functions.{folder}.{module_name}"), attribute)
+    task_root = ROOT / "functions" / folder
+    _fresh_caches(task_root)
     context = FakeLambdaContext(
         function_name=function_name,
         memory_limit_in_mb=int(props["MemorySize"]),
@@ -202,7 +204,7 @@ def invoke(path: Path, resolvers: dict[str, Resolver], monkeypatch: pytest.Monke
     try:
         return handler(json.loads(path.read_text()), context)
     finally:
-        _fresh_caches(package)
+        _fresh_caches(task_root)
 
 
 # -- the tests --------------------------------------------------------------------------------

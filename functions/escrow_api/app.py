@@ -1,46 +1,21 @@
-"""Lambda entry point of the escrow API: ``app.lambda_handler`` (the routes are in ``api.py``).
+"""Lambda entry point of the escrow API: ``app.lambda_handler``.
 
-This file is imported two ways, and both must work:
-
-- as ``functions.escrow_api.app`` (tests, the local stack): a package module, so the
-  sibling modules' relative imports just work;
-- as the top-level module ``app`` (Lambda, with ``CodeUri: functions/escrow_api/``: the
-  folder's files sit at the task root and there is no parent package). Then this folder
-  is loaded once as the package ``escrow_api``, so ``api.py``, ``service.py`` and the
-  rest keep their relative imports.
+The task root is this folder: this file and the ``escrow`` package beside it (the
+routes are in ``escrow/api.py``, the operations in ``escrow/service.py``).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
+from typing import Any
 
-PACKAGE_IN_LAMBDA = "escrow_api"
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from escrow.api import resolver, sweep_outbox_now
+from jobs_core import logger  # the layer's Powertools logger: JSON, email addresses redacted
 
 
-def _api() -> ModuleType:
-    if __package__:
-        return importlib.import_module(".api", __package__)
-    if PACKAGE_IN_LAMBDA not in sys.modules:
-        here = Path(__file__).resolve().parent
-        spec = importlib.util.spec_from_file_location(
-            PACKAGE_IN_LAMBDA, here / "__init__.py", submodule_search_locations=[str(here)]
-        )
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {here} as the package {PACKAGE_IN_LAMBDA}")
-        package = importlib.util.module_from_spec(spec)
-        sys.modules[PACKAGE_IN_LAMBDA] = package
-        spec.loader.exec_module(package)
-    return importlib.import_module(f"{PACKAGE_IN_LAMBDA}.api")
-
-
-_module = _api()
-app = _module.app
-build_app = _module.build_app
-get_service = _module.get_service
-lambda_handler = _module.lambda_handler
-
-__all__ = ["app", "build_app", "get_service", "lambda_handler"]
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """An HTTP API v2 request, or the outbox sweep's schedule (every minute)."""
+    if event.get("source") == "aws.events":
+        return sweep_outbox_now()
+    return resolver.resolve(event, context)

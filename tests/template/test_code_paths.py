@@ -218,12 +218,12 @@ def test_what_a_handler_imports_is_installed_by_the_layer_or_its_own_requirement
     entry = graph.find(module)
     assert entry is not None
     graph.visit(entry, module)
-    # A handler may load its folder as a package at run time (escrow_api's app.py does):
-    # every module shipped in a package folder counts as imported at cold start.
-    if (code_dir / "__init__.py").is_file():
-        for source in sorted(code_dir.glob("*.py")):
-            dotted = f"{code_dir.name}.{source.stem}"
-            graph.visit(source, dotted)
+    # Modules a package imports lazily (inside functions) ship with it all the same:
+    # every module of a package at the task root counts as imported at cold start.
+    for init in sorted(code_dir.glob("*/__init__.py")):
+        for source in sorted(init.parent.rglob("*.py")):
+            dotted = ".".join(source.relative_to(code_dir).with_suffix("").parts)
+            graph.visit(source, dotted.removesuffix(".__init__"))
     assert any(p.is_relative_to(LAYER_DIR) for p in graph.seen), "the layer is never imported"
     requirements = [LAYER_DIR / "requirements.txt", code_dir / "requirements.txt"]
     assert _missing_distributions(graph, requirements) == {}

@@ -14,6 +14,8 @@ from typing import Any
 
 import boto3
 import pytest
+from escrow.api import get_service
+from escrow.service import EscrowService
 from jobs_core import JobQueue
 from local_stack.stripe_server import StripeServer
 from moto import mock_aws
@@ -21,8 +23,6 @@ from moto.core.botocore_stubber import BotocoreStubber
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.table import Table
 
-from functions.escrow_api import app as app_module
-from functions.escrow_api.service import EscrowService
 from tests.integration.escrow_api.harness import WEBHOOK_SECRET
 from tests.support.redis_server import RedisServer
 
@@ -155,15 +155,15 @@ def env(
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
-    app_module.get_service.cache_clear()
+    get_service.cache_clear()
     yield values
-    app_module.get_service.cache_clear()
+    get_service.cache_clear()
 
 
 @pytest.fixture
 def service(env: dict[str, str]) -> EscrowService:
     """The very service ``lambda_handler`` uses (built from ``env``)."""
-    return app_module.get_service()
+    return get_service()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import stripe
 from jobs_core import ClaimedJob, JobQueue, JobType
 from local_stack.stripe_server import StripeServer
 
-from functions.escrow_api import app as app_module
+from functions.escrow_api import app
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events" / "escrow_api"
@@ -71,7 +71,7 @@ def load_event(
 
 
 def invoke(event: dict[str, Any], handler: Callable[..., dict[str, Any]] | None = None) -> Reply:
-    result = (handler or app_module.lambda_handler)(event, FakeLambdaContext())
+    result = (handler or app.lambda_handler)(event, FakeLambdaContext())
     raw = result.get("body") or "{}"
     return Reply(
         int(result["statusCode"]),
@@ -167,8 +167,8 @@ def seed_funded(
 ) -> list[tuple[str, str]]:
     """``count`` funded escrows written straight to the table, each with an authorised
     PaymentIntent at the Stripe server (fast set-up for tests that need many)."""
-    from functions.escrow_api.models import Escrow, Party
-    from functions.escrow_api.state import EscrowState
+    from escrow.models import Escrow, Party
+    from escrow.state import EscrowState
 
     out = []
     now = time.time_ns() // 1_000_000

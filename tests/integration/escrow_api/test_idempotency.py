@@ -13,11 +13,11 @@ from typing import Any
 
 import boto3
 import pytest
+from escrow.api import build_app
+from escrow.service import EscrowService
 from jobs_core import JobQueue
 from local_stack.stripe_server import StripeServer
 
-from functions.escrow_api.app import build_app
-from functions.escrow_api.service import EscrowService
 from tests.integration.escrow_api.harness import (
     call,
     funded_escrow,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import io
 
 import pytest
+from escrow.service import EscrowService
 from jobs_core import JobQueue, logger
 from local_stack.stripe_server import StripeServer
 
-from functions.escrow_api.service import EscrowService
 from tests.integration.escrow_api.harness import (
     WEBHOOK_SECRET,
     authorize,

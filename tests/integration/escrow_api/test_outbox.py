@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import redis
 from botocore.exceptions import ClientError
+from escrow.outbox import sweep_outbox
+from escrow.service import EscrowService
 from jobs_core import EnqueueResult, JobQueue, JobType, RedisBackend
 from local_stack.stripe_server import StripeServer
 
-from functions.escrow_api.outbox import sweep_outbox
-from functions.escrow_api.service import EscrowService
 from tests.integration.escrow_api.harness import invoke, job_counts, release_event, seed_funded
 from tests.support.redis_server import RedisServer
 

@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from escrow import api, outbox
+from escrow.service import EscrowService
 from jobs_core import JobQueue
 from local_stack.stripe_server import StripeServer
 
-from functions.escrow_api import api, outbox
-from functions.escrow_api.service import EscrowService
+from functions.escrow_api import app
 from tests.integration.escrow_api.harness import (
     FakeLambdaContext,
     invoke,
@@ -48,7 +49,7 @@ def test_the_scheduled_event_sweeps_what_redis_missed(
     )
 
     # Still down: the scheduled run says so and leaves every entry in place.
-    assert api.lambda_handler(SCHEDULED, FakeLambdaContext()) == {
+    assert app.lambda_handler(SCHEDULED, FakeLambdaContext()) == {
         "swept": False,
         "error": "redis unavailable",
     }  # type: ignore[arg-type]
@@ -56,8 +57,8 @@ def test_the_scheduled_event_sweeps_what_redis_missed(
 
     # Redis is back.
     monkeypatch.setattr(service, "queue", queue)
-    result = api.lambda_handler(SCHEDULED, FakeLambdaContext())  # type: ignore[arg-type]
+    result = app.lambda_handler(SCHEDULED, FakeLambdaContext())  # type: ignore[arg-type]
     assert result == {"swept": True, "found": 9, "enqueued": 9, "invalid": 0}
     assert pending(service) == []
     assert job_counts(queue) == expected_release_jobs([e for e, _ in escrows])
-    assert api.lambda_handler(SCHEDULED, FakeLambdaContext())["found"] == 0  # type: ignore[arg-type]
+    assert app.lambda_handler(SCHEDULED, FakeLambdaContext())["found"] == 0  # type: ignore[arg-type]

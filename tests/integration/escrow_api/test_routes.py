@@ -13,10 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
+from escrow.service import EscrowService
 from jobs_core import JobQueue, JobType
 from local_stack.stripe_server import StripeServer
 
-from functions.escrow_api.service import EscrowService
 from tests.integration.escrow_api.harness import (
     authorize,
     call,

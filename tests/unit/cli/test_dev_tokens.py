@@ -6,9 +6,8 @@ import time
 
 import jwt
 import pytest
+from escrow.auth import caller_from_claims
 from local_stack.dev_tokens import mint, verify
-
-from functions.escrow_api.auth import caller_from_claims
 
 SECRET = "local-dev-secret-0123456789abcdef0123"
 

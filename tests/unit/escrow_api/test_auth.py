@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from functions.escrow_api.auth import (
+from escrow.auth import (
     Caller,
     authorize_action,
     authorize_view,
@@ -12,9 +11,9 @@ from functions.escrow_api.auth import (
     claims_from_event,
     parse_roles,
 )
-from functions.escrow_api.errors import ForbiddenError, NotFoundError, UnauthorizedError
-from functions.escrow_api.models import Escrow, Party
-from functions.escrow_api.state import Action, EscrowState
+from escrow.errors import ForbiddenError, NotFoundError, UnauthorizedError
+from escrow.models import Escrow, Party
+from escrow.state import Action, EscrowState
 
 ESCROW = Escrow(
     escrow_id="esc_1",

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from escrow.effects import side_effects
+from escrow.models import Escrow, Party
+from escrow.state import Action, EscrowState
 from jobs_core import PAYLOAD_MODELS, JobType
-
-from functions.escrow_api.effects import side_effects
-from functions.escrow_api.models import Escrow, Party
-from functions.escrow_api.state import Action, EscrowState
 
 S = EscrowState
 NOW = 1_795_834_800_000

@@ -6,9 +6,8 @@ import json
 from typing import Any
 
 import pytest
-
-from functions.escrow_api.errors import BadRequestError, PayloadTooLargeError
-from functions.escrow_api.models import (
+from escrow.errors import BadRequestError, PayloadTooLargeError
+from escrow.models import (
     MAX_BODY_BYTES,
     CreateEscrowRequest,
     ReleaseRequest,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
-from functions.escrow_api.state import (
+from escrow.state import (
     CLAIMED_STATES,
     FINAL_STATES,
     TRANSITIONS,

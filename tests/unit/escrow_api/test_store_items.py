@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from escrow import items
+from escrow.idempotency import IdempotencyRecord
+from escrow.models import Escrow, HistoryEntry, Party
+from escrow.outbox import OUTBOX_SHARDS, OutboxEntry, outbox_shard
+from escrow.state import Action, EscrowState
 from jobs_core import JobType
-
-from functions.escrow_api import store
-from functions.escrow_api.models import Escrow, HistoryEntry, Party
-from functions.escrow_api.outbox import OUTBOX_SHARDS, OutboxEntry, outbox_shard
-from functions.escrow_api.state import Action, EscrowState
 
 
 def roundtrip(values: dict[str, object]) -> dict[str, object]:
-    return store._plain(store._item(values))
+    return items.plain(items.attributes(values))
 
 
 def test_escrow_roundtrip_with_and_without_optional_fields() -> None:
@@ -43,38 +43,38 @@ def test_escrow_roundtrip_with_and_without_optional_fields() -> None:
         resolution_note=None, seller=Party("s", "s@example.com", None),
     )  # fmt: skip
     for escrow in (full, bare):
-        item = store.escrow_to_item(escrow)
+        item = items.escrow_to_item(escrow)
         assert (item["pk"], item["sk"]) == ("ESCROW#esc_1", "ESCROW")
-        assert store.escrow_from_item(roundtrip(item)) == escrow
-    assert "webhook_url" not in store._item(store.escrow_to_item(bare))  # nulls are not stored
+        assert items.escrow_from_item(roundtrip(item)) == escrow
+    assert "webhook_url" not in items.attributes(items.escrow_to_item(bare))  # nulls are not stored
 
 
 def test_history_sorts_by_version_after_the_escrow_item() -> None:
     entry = HistoryEntry("esc_1", 12, Action.DISPUTE, EscrowState.FUNDED, EscrowState.DISPUTED,
                          "b", 5, "req", "why", None)  # fmt: skip
-    item = store.history_to_item(entry)
+    item = items.history_to_item(entry)
     assert item["sk"] == "HIST#0000000012"
     assert "ESCROW" < "HIST#0000000002" < "HIST#0000000012"
-    assert store.history_from_item(roundtrip(item)) == entry
+    assert items.history_from_item(roundtrip(item)) == entry
 
 
 def test_outbox_items_live_in_shard_partitions_sorted_by_time() -> None:
     entry = OutboxEntry(JobType.AUDIT_LOG_CREATED, {"transaction_id": "esc_1", "b": [1]},
                         "escrow-esc_1-released-audit_log_created", "esc_1", 42, "req")  # fmt: skip
-    item = store.outbox_to_item(entry)
+    item = items.outbox_to_item(entry)
     assert item["pk"] == f"OUTBOX#{outbox_shard('esc_1')}"
     assert 0 <= outbox_shard("esc_1") < OUTBOX_SHARDS
     assert item["sk"] == "0000000000042#escrow-esc_1-released-audit_log_created"
-    assert store.outbox_from_item(roundtrip(item)) == entry
+    assert items.outbox_from_item(roundtrip(item)) == entry
     shards = {outbox_shard(f"esc_{i}") for i in range(200)}
     assert shards == set(range(OUTBOX_SHARDS))  # spread over every shard
 
 
 def test_idempotency_record_liveness() -> None:
-    record = store.IdempotencyRecord("scope", "hash", "in_progress", "tok", 2_000, 100)
-    assert store.idem_from_item(roundtrip(store.idem_to_item(record))) == record
+    record = IdempotencyRecord("scope", "hash", "in_progress", "tok", 2_000, 100)
+    assert items.idem_from_item(roundtrip(items.idem_to_item(record))) == record
     assert record.is_live(1_999)  # locked
     assert not record.is_live(2_000)  # abandoned: its lock ran out
-    done = store.IdempotencyRecord("scope", "hash", "completed", "tok", 0, 100, 200, "{}")
+    done = IdempotencyRecord("scope", "hash", "completed", "tok", 0, 100, 200, "{}")
     assert done.is_live(99_999)
     assert not done.is_live(100_000)  # expired (TTL deletes lazily)

@@ -7,8 +7,7 @@ import time
 
 import pytest
 import stripe
-
-from functions.escrow_api.stripe_gateway import StripeGateway, WebhookSignatureError
+from escrow.stripe_gateway import StripeGateway, WebhookSignatureError
 
 SECRET = "whsec_test_secret"
 PAYLOAD = json.dumps(

@@ -2,13 +2,13 @@
 
 A transition writes its jobs (type, validated payload, dedupe key) to the table in the
 same DynamoDB transaction as the new state. After the commit the request enqueues them
-all with one ``enqueue_batch`` (one Redis round trip) and deletes the entries. When Redis
-is unreachable the request still succeeds and the entries stay; ``sweep_outbox``, which
-this function's own schedule runs every minute (``api.sweep_outbox_now``), enqueues them
-later. Dedupe keys
+all with one ``enqueue_batch`` (one Redis round trip, see ``dispatch.py``) and deletes
+the entries. When Redis is unreachable the request still succeeds and the entries stay;
+``sweep_outbox``, which this function's own schedule runs every minute
+(``api.sweep_outbox_now``), enqueues them later. Dedupe keys
 (``escrow-<id>-<event>-<job type>``) make a second enqueue of the same entry harmless.
 
->>> from functions.escrow_api.outbox import sweep_outbox
+>>> from escrow.outbox import sweep_outbox
 >>> report = sweep_outbox(store, queue)   # doctest: +SKIP
 >>> report.enqueued
 3
@@ -23,8 +23,6 @@ from typing import Any, Protocol
 
 from jobs_core import (
     PAYLOAD_MODELS,
-    BackendError,
-    EnqueueResult,
     InvalidJobError,
     JobQueue,
     JobSpec,
@@ -100,42 +98,6 @@ class OutboxStore(Protocol):
     def pending_outbox(self, *, older_than_ms: int, limit: int) -> list[OutboxEntry]: ...
 
     def delete_outbox(self, entries: Sequence[OutboxEntry]) -> None: ...
-
-
-def dispatch(
-    entries: Sequence[OutboxEntry], store: OutboxStore, queue: JobQueue
-) -> EnqueueResult | None:
-    """After a commit: enqueue every entry in one round trip, then delete them.
-
-    Never raises for Redis or table trouble: the money has moved and the state is
-    committed, so the entries simply wait for the sweep. Returns None when nothing was
-    enqueued (the caller kicks the processor when ``processor_active`` is False).
-    """
-    if not entries:
-        return None
-    try:
-        result = queue.enqueue_batch([e.spec() for e in entries], read_marker=True)
-    except BackendError as exc:
-        logger.warning(
-            "queue unreachable; the outbox keeps the jobs for the sweep",
-            extra={"backend": exc.backend, "jobs": len(entries), "error": str(exc)},
-        )
-        return None
-    except InvalidJobError:
-        logger.exception("an outbox entry was refused by the queue; it stays in the outbox")
-        return None
-    _delete_quietly(store, entries)
-    return result
-
-
-def _delete_quietly(store: OutboxStore, entries: Sequence[OutboxEntry]) -> None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        store.delete_outbox(entries)
-    except (BotoCoreError, ClientError):
-        # The sweep will enqueue them again; their dedupe keys make that a no-op.
-        logger.warning("could not delete enqueued outbox entries", exc_info=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """Escrow API routes (API Gateway HTTP API, payload v2) on ``EscrowService``.
 
-``app.py`` is the Lambda entry point (``app.lambda_handler``); it re-exports this module.
+``app.py`` beside this package is the Lambda entry point (``app.lambda_handler``): it
+hands HTTP events to ``resolver`` and the outbox sweep's schedule to ``sweep_outbox_now``.
 
 Routes (the original system's paths)::
 
@@ -25,7 +26,6 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from jobs_core import (
     BackendError,
     logger,
@@ -33,9 +33,10 @@ from jobs_core import (
 
 from . import auth
 from .errors import ApiError, PayloadTooLargeError
+from .messages import ApiRequest, ApiResponse
 from .models import MAX_BODY_BYTES
 from .outbox import sweep_outbox
-from .service import MAX_WEBHOOK_BYTES, ApiRequest, ApiResponse, EscrowService
+from .service import MAX_WEBHOOK_BYTES, EscrowService
 
 JSON = "application/json"
 
@@ -124,14 +125,7 @@ def to_response(result: ApiResponse) -> Response[str]:
     )
 
 
-app = build_app(get_service)
-
-
-@logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if event.get("source") == "aws.events":  # the outbox sweep's schedule
-        return sweep_outbox_now()
-    return app.resolve(event, context)
+resolver = build_app(get_service)
 
 
 def sweep_outbox_now() -> dict[str, Any]:

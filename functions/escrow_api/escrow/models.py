@@ -51,6 +51,13 @@ UserId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@|+-]+$")
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+
+
+def plausible_escrow_id(escrow_id: str) -> bool:
+    """Worth a table read: a cheap look at an id from a path or a Stripe event's metadata."""
+    return 0 < len(escrow_id) <= 64 and all(c.isalnum() or c in "_-" for c in escrow_id)
+
+
 ESCROW_ID_ALIASES = AliasChoices("escrowId", "escrow_id", "transactionId", "transaction_id")
 
 
