@@ -17,8 +17,8 @@ from aws_lambda_powertools.utilities import parameters
 from jobs_core import EnqueueResult, JobQueue
 from jobs_core.processor.kick import Kicker
 from moto import mock_aws
+from operator_api import events, wiring
 
-from functions.job_processor import app
 from tests.unit.processor.support import TOKEN, FakeContext, load_event
 
 REGION = "eu-west-1"
@@ -37,8 +37,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     parameters.clear_caches()
 
 
-def status_of(svc: app.Services, event: dict[str, object]) -> int:
-    response = app.handle(event, FakeContext(), svc)  # type: ignore[arg-type]
+def status_of(svc: wiring.Services, event: dict[str, object]) -> int:
+    response = events.handle(event, FakeContext(), svc)  # type: ignore[arg-type]
     return int(response["statusCode"])
 
 
@@ -51,7 +51,7 @@ def test_the_token_comes_from_ssm_or_secrets_manager(queue: JobQueue, store: str
     else:
         name = name.strip("/")
         boto3.client("secretsmanager").create_secret(Name=name, SecretString=TOKEN)
-    svc = app.build_services({"JOB_PROCESSOR_TOKEN_PARAM": name}, handlers={}, queue=queue)
+    svc = wiring.build_services({"JOB_PROCESSOR_TOKEN_PARAM": name}, handlers={}, queue=queue)
 
     assert status_of(svc, load_event("get_stats")) == 200
     assert status_of(svc, load_event("get_stats_wrong_token")) == 401
@@ -60,7 +60,7 @@ def test_the_token_comes_from_ssm_or_secrets_manager(queue: JobQueue, store: str
 
 @pytest.mark.usefixtures("aws")
 def test_a_missing_parameter_is_503_not_an_open_door(queue: JobQueue) -> None:
-    svc = app.build_services(
+    svc = wiring.build_services(
         {"JOB_PROCESSOR_TOKEN_PARAM": "/escrow-jobs/absent"}, handlers={}, queue=queue
     )
     assert status_of(svc, load_event("get_stats")) == 503

@@ -8,8 +8,8 @@ import redis
 from jobs_core import Job, JobQueue, JobState
 from jobs_core.processor import Processor
 from jobs_core.processor.report import JobOutcome
+from operator_api import events, wiring
 
-from functions.job_processor import app
 from tests.unit.processor.support import AUDIT, FakeContext, RecordingLambda, enqueue, load_event
 
 from .conftest import redis_queue
@@ -30,12 +30,12 @@ def test_scheduled_invocation_with_a_small_budget_returns_in_time_and_spends_no_
         "JOB_PROCESSOR_SAFETY_MARGIN_S": "0.3",
         "JOB_PROCESSOR_MAX_FANOUT": "0",
     }
-    svc = app.build_services(
+    svc = wiring.build_services(
         env, handlers={AUDIT: slow}, queue=queue, lambda_client=RecordingLambda()
     )
     context = FakeContext(budget_s=2.0)
 
-    answer = app.handle(load_event("scheduled"), context, svc)  # type: ignore[arg-type]
+    answer = events.handle(load_event("scheduled"), context, svc)  # type: ignore[arg-type]
 
     assert context.get_remaining_time_in_millis() > 0
     assert answer["stopReason"] == "budget"

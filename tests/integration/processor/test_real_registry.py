@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from jobs_core import JobQueue, JobState, JobType
+from operator_api import events, wiring
 
-from functions.job_processor import app
 from tests.unit.processor.support import FakeContext, RecordingLambda, load_event, payload
 
 
@@ -19,7 +19,7 @@ def test_scheduled_drain_runs_the_real_workers(queue: JobQueue, tmp_path: Path) 
         "EMAIL_FROM": "Escrow <no-reply@example.com>",
         "JOB_PROCESSOR_IDLE_EXIT_S": "0",
     }
-    svc = app.build_services(env, queue=queue, lambda_client=RecordingLambda())
+    svc = wiring.build_services(env, queue=queue, lambda_client=RecordingLambda())
     audit, email = queue.enqueue_jobs(
         [
             (JobType.AUDIT_LOG_CREATED, payload(JobType.AUDIT_LOG_CREATED)),
@@ -27,7 +27,7 @@ def test_scheduled_drain_runs_the_real_workers(queue: JobQueue, tmp_path: Path) 
         ]
     )
 
-    answer = app.handle(load_event("scheduled"), FakeContext(30), svc)  # type: ignore[arg-type]
+    answer = events.handle(load_event("scheduled"), FakeContext(30), svc)  # type: ignore[arg-type]
 
     assert answer["succeeded"] == 2, answer
     for job_id in (audit, email):

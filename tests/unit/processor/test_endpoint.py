@@ -7,17 +7,16 @@ from typing import Any
 
 import pytest
 from jobs_core import Job, JobQueue, JobState, JobType, PermanentJobError
-
-from functions.job_processor import app
+from operator_api import events, wiring
 
 from .support import AUDIT, TOKEN, FakeContext, RecordingLambda, enqueue, load_event
 
 Handlers = dict[JobType, Any]
 
 
-def services(queue: JobQueue, handlers: Handlers | None = None, **env: str) -> app.Services:
+def services(queue: JobQueue, handlers: Handlers | None = None, **env: str) -> wiring.Services:
     environ = {"JOB_PROCESSOR_SECRET_TOKEN": TOKEN, **env}
-    return app.build_services(
+    return wiring.build_services(
         environ,
         handlers=handlers if handlers is not None else {AUDIT: lambda job: None},
         queue=queue,
@@ -25,9 +24,9 @@ def services(queue: JobQueue, handlers: Handlers | None = None, **env: str) -> a
     )
 
 
-def call(svc: app.Services, event: str | dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def call(svc: wiring.Services, event: str | dict[str, Any]) -> tuple[int, dict[str, Any]]:
     raw = load_event(event) if isinstance(event, str) else event
-    response = app.handle(raw, FakeContext(60), svc)  # type: ignore[arg-type]
+    response = events.handle(raw, FakeContext(60), svc)  # type: ignore[arg-type]
     return response["statusCode"], json.loads(response["body"])
 
 
@@ -61,7 +60,7 @@ def test_missing_or_wrong_token_gets_401_and_nothing_is_done(queue: JobQueue, ev
 
 
 def test_401_carries_a_bearer_challenge(queue: JobQueue) -> None:
-    response = app.handle(
+    response = events.handle(
         load_event("get_stats_no_token"),
         FakeContext(),  # type: ignore[arg-type]
         services(queue),
@@ -70,7 +69,7 @@ def test_401_carries_a_bearer_challenge(queue: JobQueue) -> None:
 
 
 def test_no_configured_token_refuses_everyone(queue: JobQueue) -> None:
-    svc = app.build_services({}, handlers={}, queue=queue)
+    svc = wiring.build_services({}, handlers={}, queue=queue)
     status, _ = call(svc, "get_stats")
     assert status == 401
 
@@ -204,7 +203,7 @@ def test_token_store_failure_is_503_not_401(queue: JobQueue) -> None:
     def broken(name: str) -> str:
         raise RuntimeError("throttled")
 
-    svc = app.build_services(
+    svc = wiring.build_services(
         {"JOB_PROCESSOR_TOKEN_PARAM": "/escrow/processor-token"},
         handlers={},
         queue=queue,
@@ -215,7 +214,7 @@ def test_token_store_failure_is_503_not_401(queue: JobQueue) -> None:
 
 
 def test_the_param_token_wins_over_the_local_one(queue: JobQueue) -> None:
-    svc = app.build_services(
+    svc = wiring.build_services(
         {"JOB_PROCESSOR_TOKEN_PARAM": "escrow/processor", "JOB_PROCESSOR_SECRET_TOKEN": "old"},
         handlers={},
         queue=queue,
@@ -228,7 +227,7 @@ def test_the_param_token_wins_over_the_local_one(queue: JobQueue) -> None:
 
 
 def test_unknown_event_shape_is_ignored(queue: JobQueue) -> None:
-    result = app.handle({"hello": "world"}, FakeContext(), services(queue))  # type: ignore[arg-type]
+    result = events.handle({"hello": "world"}, FakeContext(), services(queue))  # type: ignore[arg-type]
     assert result["status"] == "ignored"
     assert queue.get_queue_stats().ready == 0
 
@@ -244,4 +243,4 @@ def test_unknown_event_shape_is_ignored(queue: JobQueue) -> None:
     ],
 )
 def test_event_kinds(event: str, kind: str) -> None:
-    assert app.event_kind(load_event(event)) == kind
+    assert events.event_kind(load_event(event)) == kind

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from jobs_core import BackendError, Job, JobQueue
 from jobs_core.processor.kick import FANOUT_SOURCE
+from operator_api import events, wiring
 
 from functions.job_processor import app
 
@@ -25,8 +26,8 @@ FAST = {
 }
 
 
-def services(queue: JobQueue, handler: Any, client: RecordingLambda, **env: str) -> app.Services:
-    return app.build_services(
+def services(queue: JobQueue, handler: Any, client: RecordingLambda, **env: str) -> wiring.Services:
+    return wiring.build_services(
         {**FAST, **env}, handlers={AUDIT: handler}, queue=queue, lambda_client=client
     )
 
@@ -41,7 +42,7 @@ def test_schedule_and_kick_drain_the_queue_and_publish_metrics(
 ) -> None:
     enqueue(queue, 9)
     client = RecordingLambda()
-    answer = app.handle(
+    answer = events.handle(
         load_event(event), FakeContext(30), services(queue, lambda job: None, client)
     )  # type: ignore[arg-type]
 
@@ -59,7 +60,7 @@ def test_a_backlog_left_at_the_end_of_the_budget_fans_out(queue: JobQueue) -> No
         time.sleep(0.02)
 
     client = RecordingLambda()
-    answer = app.handle(load_event("scheduled"), FakeContext(0.6), services(queue, slow, client))  # type: ignore[arg-type]
+    answer = events.handle(load_event("scheduled"), FakeContext(0.6), services(queue, slow, client))  # type: ignore[arg-type]
 
     assert answer["stopReason"] == "budget" and answer["backlog"] > 0
     assert 1 <= answer["fanOut"] <= 3 and len(client.calls) == answer["fanOut"]
@@ -75,7 +76,7 @@ def test_a_fanned_out_processor_never_fans_out_again(queue: JobQueue) -> None:
         time.sleep(0.02)
 
     client = RecordingLambda()
-    answer = app.handle(load_event("fanout"), FakeContext(0.6), services(queue, slow, client))  # type: ignore[arg-type]
+    answer = events.handle(load_event("fanout"), FakeContext(0.6), services(queue, slow, client))  # type: ignore[arg-type]
     assert answer["stopReason"] == "budget" and answer["fanOut"] == 0 and client.calls == []
 
 
@@ -83,7 +84,7 @@ def test_fan_out_off_when_max_is_zero(queue: JobQueue) -> None:
     enqueue(queue, 300)
     client = RecordingLambda()
     svc = services(queue, lambda job: time.sleep(0.02), client, JOB_PROCESSOR_MAX_FANOUT="0")
-    answer = app.handle(load_event("scheduled"), FakeContext(0.6), svc)  # type: ignore[arg-type]
+    answer = events.handle(load_event("scheduled"), FakeContext(0.6), svc)  # type: ignore[arg-type]
     assert answer["fanOut"] == 0 and client.calls == []
 
 
@@ -99,7 +100,7 @@ def test_a_backend_failure_publishes_metrics_then_fails_the_invocation(
     broken = JobQueue(Down(), queue.settings)  # type: ignore[arg-type]
     svc = services(broken, lambda job: None, RecordingLambda())
     with pytest.raises(BackendError):
-        app.handle(load_event("scheduled"), FakeContext(5), svc)  # type: ignore[arg-type]
+        events.handle(load_event("scheduled"), FakeContext(5), svc)  # type: ignore[arg-type]
     [totals] = metric_lines(capsys)
     assert "JobsProcessed" in totals
 
@@ -108,14 +109,14 @@ def test_lambda_handler_builds_services_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, queue: JobQueue
 ) -> None:
     """The real wiring with the default (embedded) queue; the registry is the test's."""
-    monkeypatch.setattr(app, "default_handlers", lambda env: {AUDIT: lambda job: None})
+    monkeypatch.setattr(wiring, "default_handlers", lambda env: {AUDIT: lambda job: None})
     monkeypatch.setenv("JOBS_NAMESPACE", queue.settings.namespace)
     monkeypatch.setenv("JOB_PROCESSOR_IDLE_EXIT_S", "0")
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
-    app.services.cache_clear()
+    wiring.services.cache_clear()
     try:
         enqueue(queue, 2)
         answer = app.lambda_handler(load_event("scheduled"), FakeContext(30))  # type: ignore[arg-type]
     finally:
-        app.services.cache_clear()
+        wiring.services.cache_clear()
     assert answer["succeeded"] == 2

@@ -1,0 +1,58 @@
+"""Which event an invocation is, and what it does: HTTP to the routes, anything else drains."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from jobs_core import FANOUT_SOURCE, KICK_SOURCE, fanout_count, logger, publish_drain
+
+from .routes import resolver
+from .wiring import Services
+
+EventKind = Literal["http", "schedule", "kick", "fanout", "unknown"]
+
+
+def event_kind(event: Mapping[str, Any]) -> EventKind:
+    if event.get("version") == "2.0" and "http" in (event.get("requestContext") or {}):
+        return "http"
+    source = event.get("source")
+    if source == "aws.events" or event.get("detail-type") == "Scheduled Event":
+        return "schedule"
+    if source == KICK_SOURCE:
+        return "kick"
+    if source == FANOUT_SOURCE:
+        return "fanout"
+    return "unknown"
+
+
+def handle(event: Mapping[str, Any], context: LambdaContext, svc: Services) -> dict[str, Any]:
+    """Dispatch one event with the given services (``lambda_handler`` passes the cached ones)."""
+    kind = event_kind(event)
+    logger.clear_state()
+    logger.append_keys(trigger=kind, request_id=getattr(context, "aws_request_id", None))
+    if kind == "http":
+        logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
+        resolver.context["services"] = svc  # cleared by resolve() when it returns
+        return resolver.resolve(event, context)
+    if kind == "unknown":
+        logger.warning("ignoring an event of unknown shape", extra={"keys": sorted(event)[:10]})
+        return {"status": "ignored", "reason": "unrecognised event"}
+    logger.set_correlation_id(event.get("id"))
+    return drain(svc, context, fan_out=kind != "fanout")
+
+
+def drain(svc: Services, context: LambdaContext, *, fan_out: bool) -> dict[str, Any]:
+    """Drain within the invocation's budget; fan out when a backlog is left (if allowed)."""
+    report = svc.processor.drain(context.get_remaining_time_in_millis() / 1000)
+    started = 0
+    wanted = fanout_count(report, svc.config.max_fanout) if fan_out else 0
+    if wanted:
+        started = svc.fanout.fan_out(wanted)
+    publish_drain(report, queue=svc.queue.settings.namespace, fanout=started)
+    summary = {**report.to_dict(), "fanOut": started}
+    logger.info("drain finished", extra={"drain": summary})
+    if report.error is not None:
+        raise report.error  # Lambda counts the failed run; the schedule retries in a minute
+    return {"status": "ok", **summary}
