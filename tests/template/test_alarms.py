@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from jobs_core.processor.metrics import publish_drain
 from jobs_core.processor.report import DrainReport
+from queue_monitor import metrics
 
 from functions.monitor import app
 from tests.template.cfn import Resolver, functions, resources_of_type, samconfig_parameters
@@ -195,5 +196,5 @@ def test_the_monitor_logs_under_the_service_name_its_metrics_carry(
     template: dict[str, Any],
 ) -> None:
     env = functions(template)["MonitorFunction"]["Environment"]["Variables"]
-    assert env["POWERTOOLS_SERVICE_NAME"] == app.METRICS_SERVICE
-    assert env["POWERTOOLS_METRICS_NAMESPACE"] == app.METRICS_NAMESPACE
+    assert env["POWERTOOLS_SERVICE_NAME"] == metrics.METRICS_SERVICE
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == metrics.METRICS_NAMESPACE

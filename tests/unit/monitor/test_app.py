@@ -23,6 +23,7 @@ from jobs_core import (
     Settings,
     memory_backend,
 )
+from queue_monitor import metrics
 
 from functions.monitor import app
 from tests.unit.monitor.emf import EmfMetric, log_lines, parse_emf
@@ -162,7 +163,7 @@ def test_the_docstring_documents_exactly_what_is_published(
     row = re.compile(r"^``(\w+)``\s+(\w+)\s+([\w, ]+?)\s{2,}", re.MULTILINE)
     documented = {
         (name, unit, frozenset(d.strip() for d in dims.split(",")))
-        for name, unit, dims in row.findall(app.__doc__ or "")
+        for name, unit, dims in row.findall(metrics.__doc__ or "")
     }
     assert documented == published
 
@@ -202,8 +203,8 @@ def test_importing_the_module_builds_and_reads_nothing() -> None:
         "UPSTASH_TOKEN_PARAM": "no/such/secret",  # and no AWS credentials to fetch it
     }
     done = subprocess.run(
-        [sys.executable, "-c", "import functions.monitor.app"],
-        cwd=ROOT,
+        [sys.executable, "-c", "import app"],
+        cwd=ROOT / "functions" / "monitor",  # the task root, as Lambda imports it
         env=env,
         capture_output=True,
         text=True,
