@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .backoff import backoff_delay
 from .clock import Clock, ManualClock, SystemClock
 from .config import Settings
+from .defaults import default_handlers, process_batch, process_next_job
 from .errors import (
     BackendError,
     ConfigurationError,
@@ -34,14 +35,7 @@ from .models import (
     QueueStats,
     TypeStats,
 )
-from .processor import (
-    HandlerRegistry,
-    Processor,
-    ProcessorConfig,
-    default_handlers,
-    process_batch,
-    process_next_job,
-)
+from .processor import HandlerRegistry, Processor, ProcessorConfig
 from .processor.kick import FANOUT_SOURCE, KICK_SOURCE, Kicker, LambdaInvoker, kick_processor
 from .processor.metrics import publish_drain
 from .processor.report import BatchResult, DrainReport, JobOutcome, JobResult, fanout_count

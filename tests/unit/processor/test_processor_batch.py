@@ -16,7 +16,7 @@ from jobs_core import (
     PermanentJobError,
     RetryableJobError,
 )
-from jobs_core import processor as processor_module
+from jobs_core import defaults
 from jobs_core.processor import Processor
 from jobs_core.processor.report import JobOutcome
 
@@ -201,12 +201,12 @@ def test_process_batch_costs_two_round_trips_whatever_its_size(queue: JobQueue) 
 def test_module_level_api_uses_the_default_processor(queue: JobQueue) -> None:
     ids = enqueue(queue, 3)
     seen: list[str] = []
-    processor_module.set_default_processor(Processor(queue, {AUDIT: lambda j: seen.append(j.id)}))
+    defaults.set_default_processor(Processor(queue, {AUDIT: lambda j: seen.append(j.id)}))
     try:
-        first = processor_module.process_next_job("audit_log_created")
-        rest = processor_module.process_batch(["audit_log_created"], limit=10)
+        first = defaults.process_next_job("audit_log_created")
+        rest = defaults.process_batch(["audit_log_created"], limit=10)
     finally:
-        processor_module.set_default_processor(None)
+        defaults.set_default_processor(None)
     assert first is not None
     assert rest.tally.succeeded == 2
     assert sorted(seen) == sorted(ids)

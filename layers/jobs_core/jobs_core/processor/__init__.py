@@ -1,7 +1,6 @@
 """The processor: claim → dispatch → settle within a deadline, and the kick that starts one.
 
-``drain``    the ``Processor`` (leases, the processor-active marker, the drain loop) and the
-             module-level API over a default processor
+``drain``    the ``Processor`` (leases, the processor-active marker, the drain loop)
 ``batch``    one claimed batch: runners on the pool, job timeouts, outcomes, one settle
 ``pool``     the bounded worker threads that can give up on a stuck handler
 ``config``   the knobs and their ``JOB_PROCESSOR_*`` environment variables
@@ -13,15 +12,7 @@ from __future__ import annotations
 
 from .batch import Handler, HandlerRegistry
 from .config import ProcessorConfig
-from .drain import (
-    MARKER_RELEASE_S,
-    Processor,
-    default_handlers,
-    default_processor,
-    process_batch,
-    process_next_job,
-    set_default_processor,
-)
+from .drain import MARKER_RELEASE_S, Processor
 
 __all__ = [
     "MARKER_RELEASE_S",
@@ -29,9 +20,4 @@ __all__ = [
     "HandlerRegistry",
     "Processor",
     "ProcessorConfig",
-    "default_handlers",
-    "default_processor",
-    "process_batch",
-    "process_next_job",
-    "set_default_processor",
 ]
