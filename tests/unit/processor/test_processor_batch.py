@@ -15,8 +15,8 @@ from jobs_core import (
     PayloadValidationError,
     PermanentJobError,
     RetryableJobError,
+    defaults,
 )
-from jobs_core import defaults
 from jobs_core.processor import Processor
 from jobs_core.processor.report import JobOutcome
 
