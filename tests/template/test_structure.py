@@ -34,7 +34,7 @@ OPEN_ROUTES = {  # no JWT authorizer: Stripe signs its events, the processor che
 ENV_NAMES = {
     "EscrowApiFunction": {
         "ESCROW_TABLE_NAME", "STRIPE_API_KEY_REF", "STRIPE_WEBHOOK_SECRET_REF",
-        "JOB_PROCESSOR_FUNCTION_NAME",
+        "JOB_PROCESSOR_FUNCTION_NAME", "ESCROW_ROLES_CLAIM",
     },
     "JobProcessorFunction": {
         "ESCROW_TABLE_NAME", "AUDIT_TABLE_NAME", "EFFECTS_TABLE_NAME", "EMAIL_PROVIDER",
@@ -167,6 +167,12 @@ def test_each_function_gets_the_variables_it_reads(template: dict[str, Any]) -> 
     glob = template["Globals"]["Function"]["Environment"]["Variables"]
     assert glob["POWERTOOLS_METRICS_NAMESPACE"] == "EscrowJobs"
     assert glob["UPSTASH_REDIS_REST_URL"] == {"Ref": "UpstashRedisRestUrl"}
+
+
+def test_roles_come_from_one_claim_named_by_a_parameter(template: dict[str, Any]) -> None:
+    api = functions(template)["EscrowApiFunction"]["Environment"]["Variables"]
+    assert api["ESCROW_ROLES_CLAIM"] == {"Ref": "RolesClaim"}
+    assert template["Parameters"]["RolesClaim"]["Default"] == "cognito:groups"
 
 
 def processor_name(template: dict[str, Any]) -> Any:

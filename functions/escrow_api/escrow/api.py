@@ -32,6 +32,7 @@ from jobs_core import (
 )  # the layer's Powertools logger: JSON, email addresses redacted
 
 from . import auth
+from .body import require_json
 from .errors import ApiError, PayloadTooLargeError
 from .messages import ApiRequest, ApiResponse
 from .models import MAX_BODY_BYTES
@@ -55,8 +56,11 @@ def build_app(service: Callable[[], EscrowService]) -> APIGatewayHttpResolver:
     """
     app = APIGatewayHttpResolver()
 
-    def request(limit: int = MAX_BODY_BYTES) -> ApiRequest:
-        return request_from_event(app.current_event.raw_event, limit=limit)
+    def request(limit: int = MAX_BODY_BYTES, *, json_body: bool = True) -> ApiRequest:
+        req = request_from_event(app.current_event.raw_event, limit=limit)
+        if json_body:
+            require_json(req.headers)  # 415 before anything is read or written
+        return req
 
     @app.post("/api/escrow")
     def create_escrow() -> Response[str]:
@@ -84,7 +88,7 @@ def build_app(service: Callable[[], EscrowService]) -> APIGatewayHttpResolver:
 
     @app.get("/api/escrow/<escrow_id>")
     def get_escrow(escrow_id: str) -> Response[str]:
-        return to_response(service().get(request(), escrow_id))
+        return to_response(service().get(request(json_body=False), escrow_id))
 
     def api_error(exc: ApiError) -> Response[str]:
         if exc.status >= 500:

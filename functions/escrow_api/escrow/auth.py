@@ -9,8 +9,12 @@ reads the claims from ``requestContext.authorizer.jwt.claims`` and authorises pe
 - only the parties and admins see an escrow: anyone else gets 404, not 403, so escrow
   ids cannot be probed.
 
-HTTP APIs flatten array claims into a string (``"[admin user]"``), so roles are parsed
-from both shapes; they come from ``cognito:groups``, ``roles`` or ``groups``.
+Roles come from ONE claim, named by ``ESCROW_ROLES_CLAIM`` (the template parameter
+``RolesClaim``; default ``cognito:groups``, which only a Cognito administrator can change).
+Never name a claim that users can edit themselves (a ``custom:`` attribute that is
+writable by the app client): whoever can write it can make themselves admin. HTTP APIs
+flatten array claims into a string (``"[admin user]"``), so roles are parsed from both
+shapes.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from .models import Escrow
 from .state import Action
 
 ADMIN_ROLE = "admin"
-ROLE_CLAIMS = ("cognito:groups", "roles", "groups", "custom:roles")
+DEFAULT_ROLES_CLAIM = "cognito:groups"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +62,18 @@ def claims_from_event(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return node if isinstance(node, Mapping) else None
 
 
-def caller_from_claims(claims: Mapping[str, Any] | None) -> Caller:
-    """Build the caller; 401 when there are no claims or no subject."""
+def caller_from_claims(
+    claims: Mapping[str, Any] | None, *, roles_claim: str = DEFAULT_ROLES_CLAIM
+) -> Caller:
+    """Build the caller, its roles read from ``roles_claim`` only; 401 without a subject."""
     if not claims:
         raise UnauthorizedError("authentication required")
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.strip():
         raise UnauthorizedError("the token has no subject")
     email = claims.get("email")
-    roles: set[str] = set()
-    for name in ROLE_CLAIMS:
-        roles |= parse_roles(claims.get(name))
-    return Caller(sub.strip(), email if isinstance(email, str) else None, frozenset(roles))
+    roles = frozenset(parse_roles(claims.get(roles_claim)))
+    return Caller(sub.strip(), email if isinstance(email, str) else None, roles)
 
 
 def parse_roles(value: Any) -> set[str]:

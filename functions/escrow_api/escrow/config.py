@@ -17,6 +17,7 @@ variable                       meaning
 ``UPSTASH_TOKEN_PARAM``        Secrets Manager name of the Upstash token (AWS)
 ``JOB_PROCESSOR_FUNCTION_NAME``  the processor to kick (``jobs_core.kick``)
 ``ESCROW_LOCAL_MODE``          ``1``: allow ``http://localhost`` partner webhook URLs
+``ESCROW_ROLES_CLAIM``         the one JWT claim roles are read from (``cognito:groups``)
 ``AWS_ENDPOINT_URL_DYNAMODB``  (boto3's own) a local DynamoDB
 =============================  =========================================================
 """
@@ -26,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .auth import DEFAULT_ROLES_CLAIM
+
 ENV_TABLE = "ESCROW_TABLE_NAME"
 ENV_STRIPE_KEY = "STRIPE_API_KEY"
 ENV_STRIPE_KEY_REF = "STRIPE_API_KEY_REF"
@@ -34,6 +37,7 @@ ENV_WEBHOOK_SECRET_REF = "STRIPE_WEBHOOK_SECRET_REF"  # noqa: S105
 ENV_STRIPE_BASE = "STRIPE_API_BASE"
 ENV_STRIPE_TIMEOUT = "STRIPE_TIMEOUT_S"
 ENV_LOCAL_MODE = "ESCROW_LOCAL_MODE"
+ENV_ROLES_CLAIM = "ESCROW_ROLES_CLAIM"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -48,6 +52,7 @@ class ApiConfig:
     stripe_api_base: str | None = None
     stripe_timeout_s: float = 4.0
     local_mode: bool = False
+    roles_claim: str = DEFAULT_ROLES_CLAIM
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ApiConfig:
@@ -69,4 +74,5 @@ class ApiConfig:
             stripe_api_base=environ.get(ENV_STRIPE_BASE) or None,
             stripe_timeout_s=timeout,
             local_mode=environ.get(ENV_LOCAL_MODE, "").strip().lower() in _TRUE,
+            roles_claim=environ.get(ENV_ROLES_CLAIM, "").strip() or DEFAULT_ROLES_CLAIM,
         )

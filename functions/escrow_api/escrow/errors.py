@@ -74,6 +74,13 @@ class PayloadTooLargeError(ApiError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaTypeError(ApiError):
+    """415: the body is not ``application/json``; nothing was read or written."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
 class IdempotencyKeyReusedError(ApiError):
     """422: the Idempotency-Key was used before with a different request."""
 

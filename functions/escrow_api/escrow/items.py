@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from decimal import Decimal
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from jobs_core import JobType
 
@@ -28,6 +30,9 @@ from .idempotency import IdempotencyRecord
 from .models import Escrow, HistoryEntry, Party
 from .outbox import OutboxEntry
 from .state import Action, EscrowState
+
+if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 ESCROW = "ESCROW#"
 ESCROW_SK = "ESCROW"
@@ -197,31 +202,45 @@ def key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
-def _av(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int):
-        return {"N": str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    raise TypeError(f"unsupported attribute value {type(value).__name__}")
-
-
 def attributes(values: Mapping[str, Any], *, prefix: str = "") -> dict[str, Any]:
-    """Attribute values of the non-None entries (DynamoDB has no use for nulls here)."""
-    return {prefix + k: _av(v) for k, v in values.items() if v is not None}
+    """DynamoDB attribute values (boto3's ``TypeSerializer``: strings, numbers, booleans,
+    lists, maps, sets) of the non-None entries: an absent attribute reads back as None, so
+    nulls are not stored. Floats are refused (use ``Decimal``), as boto3 refuses them."""
+    serialize = _serializer().serialize
+    return {prefix + k: serialize(v) for k, v in values.items() if v is not None}
 
 
 def plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, av in item.items():
-        if "S" in av:
-            out[name] = av["S"]
-        elif "N" in av:
-            out[name] = int(av["N"])
-        elif "BOOL" in av:
-            out[name] = av["BOOL"]
-    return out
+    """Python values of an item (boto3's ``TypeDeserializer``); whole numbers become ``int``."""
+    deserialize = _deserializer().deserialize
+    return {name: _integral(deserialize(av)) for name, av in item.items()}
+
+
+@cache
+def _serializer() -> TypeSerializer:
+    from boto3.dynamodb.types import TypeSerializer
+
+    return TypeSerializer()
+
+
+@cache
+def _deserializer() -> TypeDeserializer:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
+
+
+def _integral(value: Any) -> Any:
+    """``Decimal('7')`` as ``7``, also inside lists, maps and sets; other values as they are."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else value
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, set):
+        return {_integral(v) for v in value}
+    return value
 
 
 def _opt_int(value: Any) -> int | None:

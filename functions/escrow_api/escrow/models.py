@@ -8,7 +8,6 @@ Responses are camelCase JSON.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -28,6 +27,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from .body import load_json
 from .errors import BadRequestError, PayloadTooLargeError
 from .state import Action, EscrowState
 
@@ -154,15 +154,12 @@ B = TypeVar("B", bound=BaseModel)
 
 
 def parse_body(raw: bytes, model: type[B], *, context: dict[str, Any] | None = None) -> B:
-    """Size check, JSON decode and validation; ``BadRequestError`` names the field at fault."""
+    """Size check, bounded JSON decode and validation; ``BadRequestError`` names the field."""
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLargeError(
             f"the body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}", field="body"
         )
-    try:
-        data = json.loads(raw or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequestError("the body is not valid JSON", field="body") from None
+    data = load_json(raw)  # bounded: depth and number size (body.py)
     if not isinstance(data, dict):
         raise BadRequestError("the body must be a JSON object", field="body")
     try:

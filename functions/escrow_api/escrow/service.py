@@ -68,6 +68,7 @@ class EscrowService:
         clock: Callable[[], int] | None = None,
         allow_http_localhost: bool = False,
         claim_timeout_s: float = CLAIM_TIMEOUT_S,
+        roles_claim: str = auth.DEFAULT_ROLES_CLAIM,
     ) -> None:
         self.store = store
         self.gateway = gateway
@@ -76,6 +77,7 @@ class EscrowService:
         self._clock = clock or (lambda: time.time_ns() // 1_000_000)
         self.allow_http_localhost = allow_http_localhost
         self.claim_timeout_s = claim_timeout_s
+        self.roles_claim = roles_claim
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> EscrowService:
@@ -103,6 +105,7 @@ class EscrowService:
             JobQueue.from_settings(Settings.from_env(environ)),
             kick=processor_kicker(environ),
             allow_http_localhost=config.local_mode,
+            roles_claim=config.roles_claim,
         )
 
     def now_ms(self) -> int:
@@ -115,7 +118,7 @@ class EscrowService:
     # -- routes ---------------------------------------------------------------------------
 
     def create(self, req: ApiRequest) -> ApiResponse:
-        caller = auth.caller_from_claims(req.claims)
+        caller = auth.caller_from_claims(req.claims, roles_claim=self.roles_claim)
         body = parse_body(
             req.body,
             CreateEscrowRequest,
@@ -210,7 +213,9 @@ class EscrowService:
         return transitions.act(self, req, ResolveRequest, "resolve", action)
 
     def get(self, req: ApiRequest, escrow_id: str) -> ApiResponse:
-        return history.show(self.store, auth.caller_from_claims(req.claims), escrow_id)
+        return history.show(
+            self.store, auth.caller_from_claims(req.claims, roles_claim=self.roles_claim), escrow_id
+        )
 
     def stripe_webhook(self, req: ApiRequest) -> ApiResponse:
         """Apply Stripe's events; 400 for a bad signature, 200 for everything else."""

@@ -49,6 +49,7 @@ class Mover(Protocol):
     store: EscrowStore
     gateway: PaymentGateway
     claim_timeout_s: float
+    roles_claim: str
 
     def now_ms(self) -> int: ...
 
@@ -63,7 +64,7 @@ def act(
     action_of: Callable[[EscrowActionRequest], Action],
 ) -> ApiResponse:
     """One action route: parse, replay a retry, authorise, then move the escrow."""
-    caller = auth.caller_from_claims(req.claims)
+    caller = auth.caller_from_claims(req.claims, roles_claim=svc.roles_claim)
     body = parse_body(req.body, model)
     action = action_of(body)
     idem = idempotency.key_of(caller, req, route, body)

@@ -50,12 +50,29 @@ def test_parse_roles_accepts_every_shape(value: object, roles: set[str]) -> None
     assert parse_roles(value) == roles
 
 
-def test_caller_from_claims_reads_sub_email_and_roles_from_any_role_claim() -> None:
-    caller = caller_from_claims(
-        {"sub": "u1", "email": "u1@example.com", "cognito:groups": "[support]", "roles": ["admin"]}
-    )
-    assert caller == Caller("u1", "u1@example.com", frozenset({"admin", "support"}))
-    assert caller.is_admin
+def test_roles_come_from_the_one_configured_claim_only() -> None:
+    claims = {
+        "sub": "u1",
+        "email": "u1@example.com",
+        "cognito:groups": "[support]",
+        # Claims a user may be able to edit (a writable custom attribute) grant nothing.
+        "roles": ["admin"],
+        "groups": "admin",
+        "custom:roles": "admin",
+    }
+    caller = caller_from_claims(claims)
+    assert caller == Caller("u1", "u1@example.com", frozenset({"support"}))
+    assert not caller.is_admin
+    assert caller_from_claims(claims, roles_claim="custom:roles").is_admin
+    assert not caller_from_claims({"sub": "u1", "roles": ["admin"]}).is_admin
+
+
+def test_the_roles_claim_is_configured_by_the_environment() -> None:
+    from escrow.config import ApiConfig
+
+    assert ApiConfig.from_env({"ESCROW_TABLE_NAME": "t"}).roles_claim == "cognito:groups"
+    env = {"ESCROW_TABLE_NAME": "t", "ESCROW_ROLES_CLAIM": "https://example.com/roles"}
+    assert ApiConfig.from_env(env).roles_claim == "https://example.com/roles"
 
 
 @pytest.mark.parametrize("claims", [None, {}, {"email": "x@example.com"}, {"sub": "  "}])

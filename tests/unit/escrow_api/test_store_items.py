@@ -78,3 +78,24 @@ def test_idempotency_record_liveness() -> None:
     done = IdempotencyRecord("scope", "hash", "completed", "tok", 0, 100, 200, "{}")
     assert done.is_live(99_999)
     assert not done.is_live(100_000)  # expired (TTL deletes lazily)
+
+
+def test_attribute_values_keep_lists_maps_nulls_and_numbers() -> None:
+    """boto3's serializer both ways: nothing is dropped on the way back from DynamoDB."""
+    values = {
+        "tags": ["a", "b"],
+        "meta": {"n": 3, "nested": {"ok": True, "none": None}, "list": [1, "x"]},
+        "count": 12,
+        "flag": False,
+        "text": "t",
+    }
+    item = items.attributes({**values, "skipped": None})
+    assert "skipped" not in item  # an absent attribute reads back as None
+    assert item["tags"] == {"L": [{"S": "a"}, {"S": "b"}]}
+    assert item["meta"]["M"]["nested"]["M"]["none"] == {"NULL": True}
+    assert items.plain(item) == values
+    # Items written by another tool (a NULL attribute, a number set) read back too.
+    assert items.plain({"gone": {"NULL": True}, "ns": {"NS": ["1", "2"]}}) == {
+        "gone": None,
+        "ns": {1, 2},
+    }
