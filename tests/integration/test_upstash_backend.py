@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 import redis
 from jobs_core import BackendError, JobQueue, JobState, ManualClock, Settings
+from jobs_core.queue import scripts
 from jobs_core.queue.backends.upstash import UpstashBackend
 
 from tests.support.upstash_server import UpstashServer
@@ -56,12 +58,25 @@ def test_html_error_page_is_a_typed_error_with_the_status(upstash: UpstashServer
     assert count_jobs(upstash, queue) == 0
 
 
-def test_transient_failure_is_resent_quickly(upstash: UpstashServer) -> None:
+def test_transient_failure_is_resent_quickly(
+    upstash: UpstashServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     queue = make_queue(upstash, retries=2)
-    queue.get_queue_stats()  # load scripts
+    queue.enqueue_job("send_release_email", RELEASE)  # loads the enqueue script
+    paused: list[float] = []
+    monkeypatch.setattr(scripts, "time", SimpleNamespace(sleep=paused.append))
+    upstash.reset()
     upstash.fail_next(2, status=503)
-    job_id = queue.enqueue_job("send_release_email", RELEASE)
-    assert queue.get_job_status(job_id) is not None
+    job_id = queue.enqueue_job("send_release_email", {**RELEASE, "transactionId": "esc-2"})
+    # Resent: two refused requests, then the one that ran, each a single EVALSHA.
+    assert upstash.request_count == 3
+    assert upstash.command_counts() == {"EVALSHA": 3}
+    # Quickly: our short pauses between resends, not the SDK's fixed 3 s sleep.
+    assert paused == list(scripts.RESEND_DELAYS_S[:2])
+    assert sum(paused) < 0.5
+    assert count_jobs(upstash, queue) == 2  # the resent enqueue wrote its job once
+    status = queue.get_job_status(job_id)
+    assert status is not None and status.state is JobState.QUEUED
 
 
 def test_wrong_token_is_a_clear_permanent_error(upstash: UpstashServer) -> None:

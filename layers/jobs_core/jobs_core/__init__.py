@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Any
 from .backoff import backoff_delay
 from .clock import Clock, ManualClock, SystemClock
 from .config import Settings
-from .defaults import default_handlers, process_batch, process_next_job
+from .defaults import (
+    default_handlers,
+    enqueue_job,
+    enqueue_jobs,
+    get_dead_letter_jobs,
+    get_job_status,
+    get_queue_stats,
+    process_batch,
+    process_next_job,
+)
 from .errors import (
     BackendError,
     ConfigurationError,
@@ -103,7 +112,12 @@ __all__ = [
     "backend_from_settings",
     "backoff_delay",
     "default_handlers",
+    "enqueue_job",
+    "enqueue_jobs",
     "fanout_count",
+    "get_dead_letter_jobs",
+    "get_job_status",
+    "get_queue_stats",
     "kick_processor",
     "logger",
     "memory_backend",

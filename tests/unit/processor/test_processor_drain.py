@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -227,3 +228,50 @@ def test_config_from_environ() -> None:
 def test_config_refuses_nonsense(environ: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError):
         ProcessorConfig.from_environ(environ)
+
+
+class _Budget:
+    """The injectable monotonic clock; each job's handler moves it one second on."""
+
+    def __init__(self) -> None:
+        self.now = 500.0
+        self.started: list[float] = []
+        self._lock = threading.Lock()
+
+    def clock(self) -> float:
+        with self._lock:
+            return self.now
+
+    def one_second_job(self, job: Job) -> None:
+        with self._lock:
+            self.started.append(self.now)
+            self.now += 1.0
+
+
+@pytest.mark.parametrize("entry", ["process_batch", "drain"])
+def test_the_safety_margin_is_left_of_the_budget(queue: JobQueue, entry: str) -> None:
+    """Budget 10 s, margin 3 s, job timeout 1 s, every job takes 1 s (clock time): jobs
+    start at 0..6 s only (the 7th ends at 7 s = 10 - 3), so 3 s of the budget are left."""
+    budget = _Budget()
+    config = ProcessorConfig(
+        concurrency=1, batch_size=12, job_timeout_s=1.0, safety_margin_s=3.0, idle_exit_s=0
+    )
+    processor = Processor(
+        queue, {AUDIT: budget.one_second_job}, config=config, clock=budget.clock,
+        sleep=lambda s: None,
+    )  # fmt: skip
+    ids = enqueue(queue, 12)
+    start = budget.now
+
+    if entry == "drain":
+        tally = processor.drain(10.0).total
+    else:
+        tally = processor.process_batch(limit=12, remaining_s=10.0).tally
+    processor.close()
+
+    assert [t - start for t in budget.started] == [0, 1, 2, 3, 4, 5, 6]
+    left = 10.0 - (budget.now - start)
+    assert left == config.safety_margin_s
+    assert (tally.succeeded, tally.released) == (7, 5)
+    queued = [j for i in ids if (j := queue.get_job_status(i)) and j.state is JobState.QUEUED]
+    assert len(queued) == 5 and all(j.attempts == 0 for j in queued)
