@@ -36,6 +36,7 @@ LAYER_RANKS: dict[str, int] = {
     "jobs_core.payloads": 1,
     "jobs_core.models": 1,
     "jobs_core.backoff": 1,
+    "jobs_core.webhook_urls": 1,
     "jobs_core.logging": 1,
     "jobs_core.queue.keys": 1,
     "jobs_core.queue.backends.base": 2,

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit
 
+from jobs_core import JobsCoreError, Resolver, system_resolver
+from jobs_core import check_webhook_url as guard_webhook_url
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -98,8 +99,12 @@ class CreateEscrowRequest(Body):
     def _webhook_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        allow_local_http = bool((info.context or {}).get("allow_http_localhost"))
-        check_webhook_url(value, allow_local_http=allow_local_http)
+        context = info.context or {}
+        check_webhook_url(
+            value,
+            allow_local_http=bool(context.get("allow_http_localhost")),
+            resolver=context.get("webhook_resolver"),
+        )
         return value
 
     @model_validator(mode="after")
@@ -112,21 +117,20 @@ class CreateEscrowRequest(Body):
         return self
 
 
-def check_webhook_url(value: str, *, allow_local_http: bool = False) -> None:
-    """Refuse anything but an absolute https URL (http to localhost only in local mode).
+def check_webhook_url(
+    value: str, *, allow_local_http: bool = False, resolver: Resolver | None = None
+) -> None:
+    """Refuse every URL the delivery guard would refuse: the same code (``jobs_core``'s
+    ``check_webhook_url``), so nothing is accepted here that could never be delivered.
 
-    The worker that posts to it checks the resolved address again (SSRF); this is the
-    first line: refuse at the door what can never be delivered.
+    https only (http and loopback in local mode); IP literals in any notation and names
+    resolving (through ``resolver``, the system's by default) to loopback, private,
+    link-local, CGNAT, multicast, reserved or metadata addresses are refused.
     """
-    parts = urlsplit(value)
-    host = (parts.hostname or "").lower()
-    if not host or parts.username or parts.password:
-        raise ValueError("webhookUrl must be an absolute URL without credentials")
-    if parts.scheme == "https":
-        return
-    if parts.scheme == "http" and allow_local_http and host in ("localhost", "127.0.0.1", "::1"):
-        return
-    raise ValueError("webhookUrl must use https")
+    try:
+        guard_webhook_url(value, allow_local=allow_local_http, resolver=resolver or system_resolver)
+    except JobsCoreError as exc:
+        raise ValueError(str(exc).replace("webhook URL", "webhookUrl", 1)) from None
 
 
 class EscrowActionRequest(Body):

@@ -15,7 +15,7 @@ from base64 import b32encode
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from jobs_core import JobQueue, logger
+from jobs_core import JobQueue, Resolver, logger
 
 from . import auth, history, idempotency, transitions
 from .dispatch import Kick, after_commit, processor_kicker
@@ -69,6 +69,7 @@ class EscrowService:
         allow_http_localhost: bool = False,
         claim_timeout_s: float = CLAIM_TIMEOUT_S,
         roles_claim: str = auth.DEFAULT_ROLES_CLAIM,
+        webhook_resolver: Resolver | None = None,
     ) -> None:
         self.store = store
         self.gateway = gateway
@@ -78,6 +79,8 @@ class EscrowService:
         self.allow_http_localhost = allow_http_localhost
         self.claim_timeout_s = claim_timeout_s
         self.roles_claim = roles_claim
+        # Resolves a partner's webhook host at registration (the system resolver by default).
+        self.webhook_resolver = webhook_resolver
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> EscrowService:
@@ -122,7 +125,10 @@ class EscrowService:
         body = parse_body(
             req.body,
             CreateEscrowRequest,
-            context={"allow_http_localhost": self.allow_http_localhost},
+            context={
+                "allow_http_localhost": self.allow_http_localhost,
+                "webhook_resolver": self.webhook_resolver,
+            },
         )
         if caller.sub not in (body.buyer.id, body.seller.id) and not caller.is_admin:
             raise ForbiddenError(

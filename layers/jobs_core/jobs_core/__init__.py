@@ -23,6 +23,7 @@ from .defaults import (
 from .errors import (
     BackendError,
     ConfigurationError,
+    EndpointGoneError,
     InvalidJobError,
     JobNotFoundError,
     JobsCoreError,
@@ -52,6 +53,7 @@ from .queue import EnqueueResult, JobQueue, JobSpec, Outcome
 from .queue.backends import Backend, backend_from_settings, memory_backend
 from .queue.scripts import SettleCode
 from .secret_refs import AwsSecretResolver, resolver_from_env
+from .webhook_urls import Resolver, UnsafeDestinationError, check_webhook_url, system_resolver
 
 if TYPE_CHECKING:
     from .queue.backends.redis_tcp import RedisBackend
@@ -78,6 +80,7 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "DrainReport",
+    "EndpointGoneError",
     "EnqueueOptions",
     "EnqueueResult",
     "HandlerRegistry",
@@ -103,14 +106,17 @@ __all__ = [
     "ProcessorConfig",
     "QueueStats",
     "RedisBackend",
+    "Resolver",
     "RetryableJobError",
     "Settings",
     "SettleCode",
     "SystemClock",
     "TypeStats",
     "UnknownJobTypeError",
+    "UnsafeDestinationError",
     "backend_from_settings",
     "backoff_delay",
+    "check_webhook_url",
     "default_handlers",
     "enqueue_job",
     "enqueue_jobs",
@@ -127,4 +133,5 @@ __all__ = [
     "redact_emails",
     "resolver_from_env",
     "route_layer_loggers",
+    "system_resolver",
 ]

@@ -98,3 +98,8 @@ class RetryableJobError(JobsCoreError):
 
 class PermanentJobError(JobsCoreError):
     """Raised by a handler: retrying cannot help; the job goes to the dead-letter queue."""
+
+
+class EndpointGoneError(PermanentJobError):
+    """Raised by a webhook handler on HTTP 410: the partner's endpoint is gone. The queue
+    disables the partner and holds its webhooks (none dead-lettered) until re-enabled."""

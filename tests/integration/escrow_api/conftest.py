@@ -25,6 +25,7 @@ from moto.dynamodb.models.table import Table
 
 from tests.integration.escrow_api.harness import WEBHOOK_SECRET
 from tests.support.redis_server import RedisServer
+from tests.support.resolvers import PARTNER_DNS
 
 TABLE = "escrow-test"
 REGION = "us-east-1"
@@ -156,6 +157,7 @@ def env(
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     get_service.cache_clear()
+    get_service().webhook_resolver = PARTNER_DNS  # partner names resolve without the network
     yield values
     get_service.cache_clear()
 

@@ -15,6 +15,8 @@ from escrow.models import (
     parse_body,
 )
 
+from tests.support.resolvers import PARTNER_DNS
+
 GOOD: dict[str, Any] = {
     "amount": 10000,
     "currency": "usd",
@@ -26,6 +28,7 @@ GOOD: dict[str, Any] = {
 
 
 def create(body: dict[str, Any], **context: Any) -> CreateEscrowRequest:
+    context.setdefault("webhook_resolver", PARTNER_DNS)
     return parse_body(json.dumps(body).encode(), CreateEscrowRequest, context=context)
 
 

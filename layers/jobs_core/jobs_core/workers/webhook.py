@@ -1,15 +1,7 @@
 """Partner webhooks: Standard Webhooks signing, bounded requests, and an SSRF guard.
 
-Partners supply the URL, so a URL is a request to reach *some* address from
-inside our network. ``check_destination`` decides whether we may:
-
-* the scheme is ``https`` (``http`` only in local mode); no credentials in the URL;
-* the host is resolved **once**; every address it resolves to must be public:
-  loopback, private (RFC 1918, ULA), link-local (169.254.0.0/16 with the cloud
-  metadata endpoint 169.254.169.254, fe80::/10), multicast, reserved,
-  unspecified, shared (100.64.0.0/10) and other non-global ranges are refused,
-  also when wrapped in IPv6 (IPv4-mapped ``::ffff:a.b.c.d``, 6to4, NAT64).
-  Local mode (``WEBHOOK_ALLOW_LOCAL=1``) admits loopback only, for the local receiver.
+The SSRF guard (``jobs_core.webhook_urls``, shared with the escrow API's registration
+check) validates the URL and resolves its host once.
 
 ``WebhookSender`` then connects to the address that was checked, not to the
 name (a second DNS answer could differ: DNS rebinding). The request URL carries
@@ -40,20 +32,26 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import socket
 import ssl
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from ..errors import PermanentJobError, RetryableJobError
+from ..errors import EndpointGoneError, PermanentJobError, RetryableJobError
 from ..redact import redact_text
+from ..webhook_urls import (
+    Destination,
+    Resolver,
+    UnsafeDestinationError,
+    check_destination,
+    refusal_reason,
+    system_resolver,
+)
 from .httputil import parse_retry_after
 
 __all__ = [
@@ -62,144 +60,51 @@ __all__ = [
     "UnsafeDestinationError",
     "WebhookSender",
     "check_destination",
+    "parse_secrets",
     "refusal_reason",
+    "sign",
     "system_resolver",
 ]
 
 log = logging.getLogger(__name__)
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Resolver = Callable[[str, int], list[str]]
-"""``(host, port) -> addresses`` as strings; raises ``OSError`` when the name does not resolve."""
-
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-_SHARED = ipaddress.IPv4Network("100.64.0.0/10")
 USER_AGENT = "escrow-jobs-webhooks/1"
 
 
-class UnsafeDestinationError(PermanentJobError):
-    """The webhook URL is refused by the SSRF guard; retrying cannot help."""
+def parse_secrets(value: str) -> list[str]:
+    """The secrets a partner's secret value holds: one or more ``whsec_<base64>``
+    separated by spaces, commas or newlines (during a rotation: the old and the new).
 
+    Raises ``PermanentJobError`` (naming the position, never the value) when the value
+    is empty or an entry is not a Standard Webhooks secret.
 
-def system_resolver(host: str, port: int) -> list[str]:
-    """The host's addresses from the system resolver, in its order, without duplicates."""
-    seen: dict[str, None] = {}
-    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        seen[str(sockaddr[0]).split("%", 1)[0]] = None  # drop an IPv6 zone id
-    return list(seen)
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip in _NAT64:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
-
-
-def refusal_reason(ip: IPAddress, *, allow_loopback: bool = False) -> str | None:
-    """Why a webhook may not go to ``ip``, or None when it may."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None:
-            reason = refusal_reason(embedded, allow_loopback=allow_loopback)
-            if reason is not None or ip.ipv4_mapped is not None:
-                return None if reason is None else f"{reason} (as {ip})"
-    if ip.is_unspecified:
-        return "unspecified address"
-    if ip.is_loopback:
-        return None if allow_loopback else "loopback address"
-    if ip.is_link_local:
-        return "link-local address (cloud metadata endpoint range)"
-    if ip.is_multicast:
-        return "multicast address"
-    if ip.is_reserved:
-        return "reserved address"
-    if ip.is_private:
-        return "private address"
-    if isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED:
-        return "shared (carrier-grade NAT) address"
-    if not ip.is_global:
-        return "address that is not globally routable"
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """A URL that passed the guard, and the checked addresses to connect to, in order."""
-
-    url: httpx.URL
-    host: str  # ASCII (IDNA) host name, or the IP literal
-    port: int
-    addresses: tuple[IPAddress, ...]
-
-    @property
-    def address(self) -> IPAddress:
-        return self.addresses[0]
-
-    def connect_url(self, address: IPAddress | None = None) -> httpx.URL:
-        """The URL with a checked address (the first by default) in place of the name."""
-        return self.url.copy_with(host=str(address or self.address))
-
-    @property
-    def host_header(self) -> str:
-        return self.url.netloc.decode("ascii")
-
-    @property
-    def redacted(self) -> str:
-        """Scheme, host and path for logs (a query string may hold a partner's token)."""
-        return f"{self.url.scheme}://{self.host_header}{self.url.path}"
-
-
-def check_destination(url: str, *, allow_local: bool, resolver: Resolver) -> Destination:
-    """Validate ``url`` and resolve its host once; raise ``UnsafeDestinationError`` if refused.
-
-    A name that does not resolve raises ``RetryableJobError`` (DNS may recover).
+    >>> len(parse_secrets("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_c2VjcmV0LXR3by1zZWNyZXQ="))
+    2
     """
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise UnsafeDestinationError(f"webhook URL is not a valid URL: {exc}") from None
-    allowed_schemes = ("https", "http") if allow_local else ("https",)
-    if parsed.scheme not in allowed_schemes:
-        raise UnsafeDestinationError(
-            f"webhook URL scheme {parsed.scheme!r} refused (only {' or '.join(allowed_schemes)})"
-        )
-    if parsed.userinfo:
-        raise UnsafeDestinationError("webhook URL must not carry credentials")
-    host = parsed.raw_host.decode("ascii").strip("[]")
-    if not host:
-        raise UnsafeDestinationError("webhook URL has no host")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        literal: IPAddress | None = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if literal is not None:
-        addresses: list[IPAddress] = [literal]
-    else:
+    from standardwebhooks import Webhook
+
+    entries = value.replace(",", " ").split()
+    if not entries:
+        raise PermanentJobError("the webhook secret is empty")
+    for i, entry in enumerate(entries, 1):
         try:
-            addresses = [ipaddress.ip_address(a) for a in resolver(host, port)]
-        except (OSError, UnicodeError) as exc:
-            raise RetryableJobError(f"webhook host {host} does not resolve: {exc}") from None
-        except ValueError as exc:
-            raise UnsafeDestinationError(
-                f"webhook host {host} resolved to a non-IP: {exc}"
+            if not entry.startswith("whsec_"):
+                raise ValueError
+            Webhook(entry)
+        except Exception:
+            raise PermanentJobError(
+                f"the webhook secret is malformed: entry {i} of {len(entries)} is not a "
+                "Standard Webhooks secret (whsec_<base64>)"
             ) from None
-        if not addresses:
-            raise RetryableJobError(f"webhook host {host} resolved to no address")
-    for address in addresses:
-        reason = refusal_reason(address, allow_loopback=allow_local)
-        if reason is not None:
-            raise UnsafeDestinationError(f"webhook host {host} refused: {address} is a {reason}")
-    unwrapped: dict[IPAddress, None] = {}
-    for address in addresses:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        unwrapped[address] = None
-    return Destination(url=parsed, host=host, port=port, addresses=tuple(unwrapped))
+    return entries
+
+
+def sign(secret: str, message_id: str, when: datetime, body: bytes) -> str:
+    """The ``webhook-signature`` header: one space-separated ``v1,<sig>`` per secret."""
+    from standardwebhooks import Webhook
+
+    text = body.decode()
+    return " ".join(Webhook(s).sign(message_id, when, text) for s in parse_secrets(secret))
 
 
 class _Deadline:
@@ -297,16 +202,9 @@ class WebhookSender:
         timestamp: datetime | None = None,
     ) -> DeliveryResult:
         """Sign and POST ``body``; return on 2xx, else raise Retryable/PermanentJobError."""
-        from standardwebhooks import Webhook
-
         destination = check_destination(url, allow_local=self.allow_local, resolver=self._resolver)
         when = (timestamp or datetime.now(UTC)).astimezone(UTC)
-        try:
-            signature = Webhook(secret).sign(message_id, when, body.decode())
-        except Exception:
-            raise PermanentJobError(
-                "the webhook secret is not a Standard Webhooks secret (whsec_<base64>)"
-            ) from None
+        signature = sign(secret, message_id, when, body)
         deadline = _Deadline(self._total_timeout_s)
         extensions: dict[str, Any] = {"trace": deadline.trace}
         if destination.url.scheme == "https":
@@ -349,6 +247,8 @@ class WebhookSender:
             raise RetryableJobError(text, delay_s=parse_retry_after(retry_after))
         if 300 <= status < 400:
             raise PermanentJobError(text + " (redirects are not followed)")
+        if status == 410:
+            raise EndpointGoneError(text + " (the endpoint is gone: its partner is disabled)")
         raise PermanentJobError(text)
 
     def _exchange(
