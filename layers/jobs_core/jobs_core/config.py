@@ -6,11 +6,13 @@ import time, so tests pass their own mapping instead of patching the process.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+from .backoff import DEFAULT_RETRY_POLICIES, RetryPolicy
 from .errors import ConfigurationError
 
 BackendName = Literal["upstash", "redis", "memory"]
@@ -33,6 +35,12 @@ ENV_BACKOFF_CAP = "JOBS_BACKOFF_CAP_S"
 ENV_LEASE = "JOBS_LEASE_S"
 ENV_HTTP_TIMEOUT = "JOBS_REDIS_TIMEOUT_S"
 ENV_HTTP_RETRIES = "JOBS_REDIS_RETRIES"
+ENV_RETRY_POLICIES = "JOBS_RETRY_POLICIES"
+ENV_PARTNER_RATE = "JOBS_PARTNER_RATE_PER_S"
+ENV_PARTNER_CONCURRENCY = "JOBS_PARTNER_CONCURRENCY"
+ENV_CIRCUIT_FAILURES = "JOBS_CIRCUIT_FAILURES"
+ENV_CIRCUIT_OPEN = "JOBS_CIRCUIT_OPEN_S"
+ENV_CIRCUIT_OPEN_CAP = "JOBS_CIRCUIT_OPEN_CAP_S"
 ENV_LAMBDA = "AWS_LAMBDA_FUNCTION_NAME"
 
 
@@ -55,6 +63,21 @@ class Settings:
     # Redis sits on the API's request path: a slow Redis must fail fast, not hang the request.
     request_timeout_s: float = 3.0
     request_retries: int = 2
+    # Per job type, over the defaults (webhooks: the Standard Webhooks schedule).
+    retry_policies: Mapping[str, RetryPolicy] = field(default_factory=dict)
+    # Flow control and health per partner (webhooks), held by the queue's scripts.
+    partner_rate_per_s: float = 10.0
+    partner_concurrency: int = 4
+    circuit_failures: int = 5  # consecutive failed deliveries that open a partner's circuit
+    circuit_open_s: float = 30.0  # first open period; doubles while probes fail
+    circuit_open_cap_s: float = 900.0
+
+    def retry_policy(self, job_type: str) -> RetryPolicy:
+        """The policy of ``job_type``: configured, else its default, else the queue-wide one."""
+        policy = self.retry_policies.get(job_type) or DEFAULT_RETRY_POLICIES.get(job_type)
+        if policy is not None:
+            return policy
+        return RetryPolicy(self.max_attempts, base_s=self.backoff_base_s, cap_s=self.backoff_cap_s)
 
     def __post_init__(self) -> None:
         if self.backend == "upstash" and not (self.upstash_url and self.upstash_token):
@@ -68,6 +91,10 @@ class Settings:
                 raise ConfigurationError(f"{name} must be at least 1")
         if self.lease_s <= 0 or self.backoff_base_s < 0 or self.backoff_cap_s < 0:
             raise ConfigurationError("lease and backoff settings must be positive")
+        if self.partner_rate_per_s <= 0 or self.partner_concurrency < 1:
+            raise ConfigurationError("partner rate and concurrency must be positive")
+        if self.circuit_failures < 1 or not 0 < self.circuit_open_s <= self.circuit_open_cap_s:
+            raise ConfigurationError("circuit settings must be positive (open <= cap)")
 
     @classmethod
     def from_env(
@@ -134,6 +161,50 @@ class Settings:
                 lease_s=float(env.get(ENV_LEASE, d.lease_s)),
                 request_timeout_s=float(env.get(ENV_HTTP_TIMEOUT, d.request_timeout_s)),
                 request_retries=int(env.get(ENV_HTTP_RETRIES, d.request_retries)),
+                retry_policies=parse_retry_policies(env.get(ENV_RETRY_POLICIES, "")),
+                partner_rate_per_s=float(env.get(ENV_PARTNER_RATE, d.partner_rate_per_s)),
+                partner_concurrency=int(env.get(ENV_PARTNER_CONCURRENCY, d.partner_concurrency)),
+                circuit_failures=int(env.get(ENV_CIRCUIT_FAILURES, d.circuit_failures)),
+                circuit_open_s=float(env.get(ENV_CIRCUIT_OPEN, d.circuit_open_s)),
+                circuit_open_cap_s=float(env.get(ENV_CIRCUIT_OPEN_CAP, d.circuit_open_cap_s)),
             )
         except ValueError as exc:
             raise ConfigurationError(f"invalid numeric setting: {exc}") from exc
+
+
+def parse_retry_policies(raw: str) -> dict[str, RetryPolicy]:
+    """``JOBS_RETRY_POLICIES``: a JSON object of job type -> policy fields, e.g.
+    ``{"stripe_capture_payment": {"max_attempts": 5, "base_s": 1, "cap_s": 60},
+    "webhook_escrow_status_changed": {"max_attempts": 4, "schedule_s": [5, 60, 600]}}``.
+    """
+    if not raw.strip():
+        return {}
+    from .models import JobType
+
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"{ENV_RETRY_POLICIES} is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{ENV_RETRY_POLICIES} must be a JSON object")
+    known = {t.value for t in JobType}
+    policies: dict[str, RetryPolicy] = {}
+    for job_type, fields in data.items():
+        if job_type not in known:
+            raise ConfigurationError(f"{ENV_RETRY_POLICIES}: unknown job type {job_type!r}")
+        policies[job_type] = _policy(job_type, fields)
+    return policies
+
+
+def _policy(job_type: str, fields: Any) -> RetryPolicy:
+    allowed = {"max_attempts", "base_s", "cap_s", "schedule_s", "jitter"}
+    if not isinstance(fields, dict) or "max_attempts" not in fields or set(fields) - allowed:
+        raise ConfigurationError(
+            f"{ENV_RETRY_POLICIES}.{job_type}: an object with max_attempts and any of "
+            "base_s, cap_s, schedule_s, jitter"
+        )
+    try:
+        values = {**fields, "schedule_s": tuple(float(d) for d in fields.get("schedule_s", ()))}
+        return RetryPolicy(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"{ENV_RETRY_POLICIES}.{job_type}: {exc}") from None

@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..backoff import backoff_delay
 from ..clock import Clock, SystemClock
 from ..config import Settings
 from ..errors import LeaseLostError
@@ -238,12 +237,8 @@ class JobQueue:
             return "dead", job.model_copy(update=update).to_record(), now, JobState.DEAD
         delay = outcome.delay_s
         if delay is None:
-            delay = backoff_delay(
-                claimed.attempt,
-                base_s=self.settings.backoff_base_s,
-                cap_s=self.settings.backoff_cap_s,
-                rand=self._rand,
-            )
+            policy = self.settings.retry_policy(job.type.value)
+            delay = policy.delay(claimed.attempt, self._rand)
         due = now + int(delay * 1000)
         update = {
             **common,

@@ -91,7 +91,7 @@ def build_job(spec: JobSpec, now_ms: int, settings: Settings) -> NewJob:
         type=jtype,
         state=JobState.SCHEDULED if due > now_ms else JobState.QUEUED,
         attempts=0,
-        max_attempts=options.max_attempts or settings.max_attempts,
+        max_attempts=options.max_attempts or settings.retry_policy(jtype.value).max_attempts,
         created_ms=now_ms,
         next_run_ms=due,
         payload_json=payload_json,
