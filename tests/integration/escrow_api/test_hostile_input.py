@@ -19,6 +19,7 @@ from tests.integration.escrow_api.harness import (
     load_event,
 )
 from tests.integration.escrow_api.test_routes import table_items
+from tests.support.resolvers import PARTNER_DNS
 
 CREATE_BODY = load_event("create")["body"]
 
@@ -159,6 +160,7 @@ def test_the_roles_claim_follows_the_environment(
 
     monkeypatch.setenv("ESCROW_ROLES_CLAIM", "https://escrow.example.com/roles")
     get_service.cache_clear()
+    get_service().webhook_resolver = PARTNER_DNS
     escrow_id, _ = funded_escrow(stripe_api)
     event = _with_claims(
         load_event("get_escrow_admin", escrow_id=escrow_id),
