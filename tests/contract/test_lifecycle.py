@@ -220,11 +220,15 @@ def test_queue_stats_counts_and_oldest_age(rig: QueueRig) -> None:
         "ready": 1,
         "scheduled": 0,
         "running": 1,
+        "oldest_ready_age_s": pytest.approx(10.0),
+        "paused_since": None,
     }
     assert stats.by_type[JobType.SEND_RELEASE_EMAIL].model_dump() == {
         "ready": 1,
         "scheduled": 1,
         "running": 0,
+        "oldest_ready_age_s": pytest.approx(10.0),
+        "paused_since": None,
     }
     assert stats.dead_letter == 0
     assert stats.oldest_ready_age_s == pytest.approx(10.0)

@@ -42,6 +42,15 @@ ENV_CIRCUIT_FAILURES = "JOBS_CIRCUIT_FAILURES"
 ENV_CIRCUIT_OPEN = "JOBS_CIRCUIT_OPEN_S"
 ENV_CIRCUIT_OPEN_CAP = "JOBS_CIRCUIT_OPEN_CAP_S"
 ENV_LAMBDA = "AWS_LAMBDA_FUNCTION_NAME"
+ENV_LOG_STREAM = "AWS_LAMBDA_LOG_STREAM_NAME"  # names the execution environment in Lambda
+
+
+def default_processor_id() -> str:
+    """What a job's history names as the processor that ran an attempt: the Lambda
+    execution environment's log stream (where its log lines are), else host:pid."""
+    import socket
+
+    return os.environ.get(ENV_LOG_STREAM) or f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +80,8 @@ class Settings:
     circuit_failures: int = 5  # consecutive failed deliveries that open a partner's circuit
     circuit_open_s: float = 30.0  # first open period; doubles while probes fail
     circuit_open_cap_s: float = 900.0
+    # Named in each attempt's history; "" means default_processor_id() when the queue starts.
+    processor_id: str = ""
 
     def retry_policy(self, job_type: str) -> RetryPolicy:
         """The policy of ``job_type``: configured, else its default, else the queue-wide one."""
@@ -167,6 +178,7 @@ class Settings:
                 circuit_failures=int(env.get(ENV_CIRCUIT_FAILURES, d.circuit_failures)),
                 circuit_open_s=float(env.get(ENV_CIRCUIT_OPEN, d.circuit_open_s)),
                 circuit_open_cap_s=float(env.get(ENV_CIRCUIT_OPEN_CAP, d.circuit_open_cap_s)),
+                processor_id=env.get(ENV_LOG_STREAM, ""),
             )
         except ValueError as exc:
             raise ConfigurationError(f"invalid numeric setting: {exc}") from exc

@@ -47,6 +47,10 @@ class InvalidJobError(JobsCoreError):
         super().__init__(message)
 
 
+class InvalidArgumentError(InvalidJobError):
+    """An argument of a queue operation is malformed (an actor, an escrow id, a state)."""
+
+
 class UnknownJobTypeError(InvalidJobError):
     """The job type is not one of the known job types."""
 
@@ -75,6 +79,14 @@ class JobNotFoundError(JobsCoreError):
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         super().__init__(f"job {job_id} not found")
+
+
+class JobStateError(JobsCoreError):
+    """The job exists but its state does not allow the action (e.g. cancel a running job)."""
+
+    def __init__(self, job_id: str, state: str, action: str) -> None:
+        self.job_id, self.state, self.action = job_id, state, action
+        super().__init__(f"cannot {action} job {job_id}: it is {state}")
 
 
 class LeaseLostError(JobsCoreError):

@@ -51,6 +51,7 @@ class JobState(StrEnum):
     RUNNING = "running"  # leased by a processor
     SUCCEEDED = "succeeded"
     DEAD = "dead"  # in the dead-letter queue
+    CANCELLED = "cancelled"  # taken out of the queue by an operator before it ran
 
 
 def new_job_id(now_ms: int) -> str:
@@ -75,6 +76,71 @@ def dt_to_ms(dt: datetime | None) -> int | None:
     return None if dt is None else int(dt.timestamp() * 1000)
 
 
+HISTORY_LIMIT = 10  # events kept per record; the Lua scripts that append say the same
+HISTORY_ERROR_CHARS = 500  # an event's error text (the record's last_error keeps more)
+
+
+class EventKind(StrEnum):
+    """What one entry of a job's history records."""
+
+    SUCCEEDED = "succeeded"  # an attempt whose handler returned
+    RETRIED = "retried"  # an attempt that failed and is due again at next_run_at
+    DEAD = "dead"  # an attempt that failed for good, or was the last one
+    LEASE_EXPIRED = "lease_expired"  # an attempt whose processor stopped or ran out of time
+    REPLAYED = "replayed"  # an operator queued the dead-lettered job again
+    CANCELLED = "cancelled"  # an operator took the waiting job out of the queue
+    RUN_NOW = "run_now"  # an operator made the waiting job due at once
+
+
+class JobEvent(BaseModel):
+    """One entry of a job's history: an attempt (``attempt`` set) or an operator action
+    (``actor`` set). Stored in the record header, oldest first, ``HISTORY_LIMIT`` kept."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: EventKind
+    at: datetime  # when the attempt ended, or the action happened
+    attempt: int | None = None
+    started_at: datetime | None = None
+    processor: str | None = None  # the processor instance that ran the attempt
+    error: str | None = None
+    next_run_at: datetime | None = None  # when the job is due again after this event
+    actor: str | None = None  # who acted (operator actions)
+
+    def to_data(self) -> dict[str, Any]:
+        """The stored form: integer milliseconds, absent fields left out."""
+        data: dict[str, Any] = {"kind": self.kind.value, "at": dt_to_ms(self.at)}
+        for name in ("attempt", "processor", "error", "actor"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        for name in ("started_at", "next_run_at"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = dt_to_ms(value)
+        return data
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> JobEvent:
+        return cls(
+            kind=EventKind(data["kind"]),
+            at=datetime.fromtimestamp(int(data["at"]) / 1000, tz=UTC),
+            attempt=_opt_int(data.get("attempt")),
+            started_at=ms_to_dt(_opt_int(data.get("started_at"))),
+            processor=data.get("processor"),
+            error=data.get("error"),
+            next_run_at=ms_to_dt(_opt_int(data.get("next_run_at"))),
+            actor=data.get("actor"),
+        )
+
+
+def _history(raw: Any) -> tuple[JobEvent, ...]:
+    # Lua's cjson writes an empty array as {}: anything but a list is no history.
+    if not isinstance(raw, list):
+        return ()
+    return tuple(JobEvent.from_data(item) for item in raw if isinstance(item, dict))
+
+
 class Job(BaseModel):
     """A job as the queue keeps it. ``payload`` is the validated payload as plain JSON data."""
 
@@ -93,6 +159,7 @@ class Job(BaseModel):
     last_error: str | None = None
     dedupe_key: str | None = None
     correlation_id: str | None = None
+    history: tuple[JobEvent, ...] = ()  # attempts and operator actions, oldest first
     # The lease token whose settle wrote this record: lets a resent settle know it was applied.
     settled_by: str | None = Field(default=None, exclude=True)
 
@@ -116,8 +183,17 @@ class Job(BaseModel):
             dedupe_key=self.dedupe_key,
             correlation_id=self.correlation_id,
             settled_by=self.settled_by,
+            history=self.history,
             payload_json=encode_payload(self.payload),
         )
+
+    def with_event(self, event: JobEvent, **update: Any) -> Job:
+        """This job with ``event`` appended to its history (the oldest dropped past the
+        limit) and ``update`` applied."""
+        if event.error is not None and len(event.error) > HISTORY_ERROR_CHARS:
+            event = event.model_copy(update={"error": event.error[:HISTORY_ERROR_CHARS]})
+        history = (*self.history, event)[-HISTORY_LIMIT:]
+        return self.model_copy(update={**update, "history": history})
 
     @classmethod
     def from_record(cls, raw: str, *, state: JobState | None = None) -> Job:
@@ -138,6 +214,7 @@ class Job(BaseModel):
             dedupe_key=data.get("dedupe_key"),
             correlation_id=data.get("correlation_id"),
             settled_by=data.get("settled_by"),
+            history=_history(data.get("history")),
         )
 
 
@@ -162,6 +239,7 @@ def encode_record(
     dedupe_key: str | None = None,
     correlation_id: str | None = None,
     settled_by: str | None = None,
+    history: tuple[JobEvent, ...] = (),
 ) -> str:
     """The one definition of the stored record; enqueue calls it without building a ``Job``.
 
@@ -174,9 +252,15 @@ def encode_record(
         f'"created_at":{_num(created_ms)},"next_run_at":{_num(next_run_ms)},'
         f'"started_at":{_num(started_ms)},"finished_at":{_num(finished_ms)},'
         f'"last_error":{_text(last_error)},"dedupe_key":{_text(dedupe_key)},'
-        f'"correlation_id":{_text(correlation_id)},"settled_by":{_text(settled_by)}}}'
-        f"\n{payload_json}"
+        f'"correlation_id":{_text(correlation_id)},"settled_by":{_text(settled_by)}'
+        f"{_history_field(history)}}}\n{payload_json}"
     )
+
+
+def _history_field(history: tuple[JobEvent, ...]) -> str:
+    if not history:
+        return ""  # enqueue writes none: the hot path stays as it was
+    return ',"history":' + json.dumps([e.to_data() for e in history], separators=(",", ":"))
 
 
 def _num(value: int | None) -> str:
@@ -210,6 +294,12 @@ class TypeStats(BaseModel):
     ready: int = 0
     scheduled: int = 0
     running: int = 0
+    oldest_ready_age_s: float = 0.0  # 0 when none of this type is ready
+    paused_since: datetime | None = None  # set while the type is paused (not claimed)
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_since is not None
 
 
 class QueueStats(BaseModel):
@@ -217,7 +307,7 @@ class QueueStats(BaseModel):
 
     by_type: dict[JobType, TypeStats]
     dead_letter: int
-    oldest_ready_age_s: float  # 0 when nothing is ready
+    oldest_ready_age_s: float  # 0 when nothing is ready; paused types left out
     truncated: bool = False  # more entries than one stats scan reads: counts are lower bounds
 
     @property
@@ -231,6 +321,10 @@ class QueueStats(BaseModel):
     @property
     def running(self) -> int:
         return sum(s.running for s in self.by_type.values())
+
+    @property
+    def paused_types(self) -> list[JobType]:
+        return [t for t, s in sorted(self.by_type.items()) if s.paused]
 
 
 class EnqueueOptions(BaseModel):

@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jobs_core.queue.job_queue
+import jobs_core.queue.operations
 import pytest
 from jobs_core import (
     BackendError,
@@ -136,7 +136,7 @@ def test_truncated_scan_is_flagged_in_the_metrics_and_the_log(
     clock = ManualClock()
     queue = JobQueue(memory_backend(), Settings(namespace=namespace), clock=clock)
     seed(queue, clock)  # 8 timeline entries
-    monkeypatch.setattr(jobs_core.queue.job_queue, "STATS_SCAN_CAP", 3)
+    monkeypatch.setattr(jobs_core.queue.operations, "STATS_SCAN_CAP", 3)
     monkeypatch.setattr(app, "get_queue", cache(lambda: queue))
 
     answer = app.lambda_handler({}, lambda_context)

@@ -15,20 +15,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..clock import Clock, SystemClock
-from ..config import Settings
+from ..config import Settings, default_processor_id
 from ..errors import LeaseLostError
-from ..models import ClaimedJob, Job, JobState, JobType, QueueStats, TypeStats
+from ..models import ClaimedJob, EventKind, Job, JobEvent, JobState, JobType
 from . import scripts
 from .backends import Backend, ScriptArg, backend_from_settings
 from .keys import QueueKeys
+from .operations import QueueOperations
 from .specs import EnqueueResult, JobSpec, Outcome, PayloadInput, build_job, error_text
 
 # Lua's unpack() takes at most ~8000 values; 5 arguments per job keeps a call well under.
 MAX_JOBS_PER_CALL = 1000
-STATS_SCAN_CAP = 100_000
 
 
-class JobQueue:
+class JobQueue(QueueOperations):
     """A Redis job queue with leases, retries, a dead-letter queue and dedupe.
 
     >>> from jobs_core import JobQueue, Settings
@@ -53,6 +53,7 @@ class JobQueue:
         self.keys = QueueKeys(self.settings.namespace)
         self._clock = clock or SystemClock()
         self._rand = rand or random.Random()
+        self.processor_id = self.settings.processor_id or default_processor_id()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> JobQueue:
@@ -221,12 +222,21 @@ class JobQueue:
             "started_at": _dt(started),
             "settled_by": claimed.token,
         }
+        # The attempt's history entry rides in the record this settle writes anyway.
+        event: dict[str, Any] = {
+            "at": _dt(now),
+            "attempt": claimed.attempt,
+            "started_at": _dt(started),
+            "processor": self.processor_id,
+            "error": outcome.error,
+        }
         kind = outcome.kind
         if kind == "retry" and claimed.attempt >= job.max_attempts:
             kind = "dead"
         if kind == "done":
             update = {**common, "state": JobState.SUCCEEDED, "finished_at": _dt(now)}
-            return "done", job.model_copy(update=update).to_record(), now, JobState.SUCCEEDED
+            done = job.with_event(JobEvent(kind=EventKind.SUCCEEDED, **event), **update)
+            return "done", done.to_record(), now, JobState.SUCCEEDED
         if kind == "dead":
             update = {
                 **common,
@@ -234,7 +244,8 @@ class JobQueue:
                 "finished_at": _dt(now),
                 "last_error": outcome.error,
             }
-            return "dead", job.model_copy(update=update).to_record(), now, JobState.DEAD
+            dead = job.with_event(JobEvent(kind=EventKind.DEAD, **event), **update)
+            return "dead", dead.to_record(), now, JobState.DEAD
         delay = outcome.delay_s
         if delay is None:
             policy = self.settings.retry_policy(job.type.value)
@@ -246,7 +257,10 @@ class JobQueue:
             "next_run_at": _dt(due),
             "last_error": outcome.error,
         }
-        return "retry", job.model_copy(update=update).to_record(), due, JobState.SCHEDULED
+        retry = job.with_event(
+            JobEvent(kind=EventKind.RETRIED, next_run_at=_dt(due), **event), **update
+        )
+        return "retry", retry.to_record(), due, JobState.SCHEDULED
 
     def extend_leases(self, claimed: Sequence[ClaimedJob], lease_s: float) -> list[bool]:
         """Push the lease deadline of held jobs to now + ``lease_s``; False where lost."""
@@ -265,66 +279,6 @@ class JobQueue:
             raise LeaseLostError(claimed.id)
         deadline = _dt(self.now_ms() + int(seconds * 1000))
         return claimed.model_copy(update={"lease_deadline": deadline})
-
-    # -- inspection and the dead-letter queue ----------------------------------------------
-
-    def get_job_status(self, job_id: str) -> Job | None:
-        """The job as it stands now, or None once its record has expired (or never existed)."""
-        raw, due = self._run(scripts.STATUS, [self.keys.timeline], [self.keys.prefix, job_id])
-        if raw is None:
-            return None
-        job = Job.from_record(raw)
-        if job.state in (JobState.QUEUED, JobState.SCHEDULED):
-            if due is None:
-                return job.model_copy(update={"state": JobState.RUNNING})
-            ready = int(float(due)) <= self.now_ms()
-            return job.model_copy(
-                update={"state": JobState.QUEUED if ready else JobState.SCHEDULED}
-            )
-        return job
-
-    def get_queue_stats(self) -> QueueStats:
-        """Depth per type (ready, scheduled, running), dead-letter size, oldest ready age."""
-        now = self.now_ms()
-        reply = self._run(
-            scripts.STATS, [self.keys.timeline, self.keys.dead], [now, STATS_SCAN_CAP]
-        )
-        dead, total, oldest = int(reply[0]), int(reply[1]), int(reply[2])
-        by_type = {t: TypeStats() for t in JobType}
-        rest = reply[3:]
-        for i in range(0, len(rest), 4):
-            name = str(rest[i])
-            if name in JobType._value2member_map_:
-                by_type[JobType(name)] = TypeStats(
-                    ready=int(rest[i + 1]), scheduled=int(rest[i + 2]), running=int(rest[i + 3])
-                )
-        return QueueStats(
-            by_type=by_type,
-            dead_letter=dead,
-            oldest_ready_age_s=max(0.0, (now - oldest) / 1000) if oldest >= 0 else 0.0,
-            truncated=total > STATS_SCAN_CAP,
-        )
-
-    def get_dead_letter_jobs(self, limit: int = 100, *, offset: int = 0) -> list[Job]:
-        """Dead-lettered jobs, newest first, with their last error."""
-        reply = self._run(scripts.LIST_DEAD, [self.keys.dead], [self.keys.prefix, offset, limit])
-        return [Job.from_record(raw) for raw in reply]
-
-    def replay_dead_letter(
-        self, job_ids: Sequence[str] | None = None, *, limit: int = 100
-    ) -> list[str]:
-        """Queue dead-lettered jobs again with fresh attempts: the given ids, or the oldest
-        ``limit``. Returns the ids replayed."""
-        args: list[ScriptArg] = [self.keys.prefix, self.now_ms(), limit, *(job_ids or [])]
-        return [
-            str(i)
-            for i in self._run(scripts.REPLAY_DEAD, [self.keys.timeline, self.keys.dead], args)
-        ]
-
-    def purge_dead_letter(self, job_ids: Sequence[str] | None = None, *, limit: int = 1000) -> int:
-        """Delete dead-lettered jobs for good: the given ids, or the oldest ``limit``."""
-        args: list[ScriptArg] = [self.keys.prefix, limit, *(job_ids or [])]
-        return int(self._run(scripts.PURGE_DEAD, [self.keys.dead], args))
 
     def _run(
         self,

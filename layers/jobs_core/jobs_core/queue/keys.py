@@ -17,6 +17,12 @@ Layout (``P`` = ``{namespace}:``):
 - ``P dedupe:<k>`` the id of the job enqueued with dedupe key ``k``; TTL = window.
 - ``P claim:<t>``  the ids claimed under token ``t``, so a resent claim returns them.
 - ``P active``     marker held (with a TTL) by a processor while it drains.
+- ``P audit``      list of operator actions (JSON, newest first, ``AUDIT_LIMIT`` kept).
+
+The timeline also holds one member per paused job type, ``~pause|<type>``, scored by
+minus the time it was paused: below every due time, so the claim's one range read
+(which it makes anyway) sees the pauses first and skips those types. Pausing costs
+the idle poll nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from dataclasses import dataclass
 JOB = "job:"
 DEDUPE = "dedupe:"
 CLAIM = "claim:"
+PAUSE = "~pause"  # the pause member's "type" part (the scripts spell it too)
+AUDIT_LIMIT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,15 @@ class QueueKeys:
     @property
     def active(self) -> str:
         return self.prefix + "active"
+
+    @property
+    def audit(self) -> str:
+        return self.prefix + "audit"
+
+    @staticmethod
+    def pause_member(job_type: str) -> str:
+        """The timeline member that marks ``job_type`` paused."""
+        return f"{PAUSE}|{job_type}"
 
     def job(self, job_id: str) -> str:
         return self.prefix + JOB + job_id

@@ -17,7 +17,13 @@ from enum import IntEnum
 from importlib import resources
 from typing import Any
 
-from ..errors import BackendError, LeaseLostError, ScriptNotLoadedError
+from ..errors import (
+    BackendError,
+    JobNotFoundError,
+    JobStateError,
+    LeaseLostError,
+    ScriptNotLoadedError,
+)
 from .backends.base import Backend, ScriptArg
 
 RESEND_DELAYS_S = (0.05, 0.2, 0.5)
@@ -44,6 +50,11 @@ STATS = Script.load("queue_stats")
 LIST_DEAD = Script.load("list_dead")
 REPLAY_DEAD = Script.load("replay_dead")
 PURGE_DEAD = Script.load("purge_dead")
+LIST_JOBS = Script.load("list_jobs")
+FIND_JOBS = Script.load("find_jobs")
+ACT_ON_WAITING = Script.load("act_on_waiting_job")
+PAUSE = Script.load("pause_type")
+LIST_AUDIT = Script.load("list_audit")
 
 
 def run(
@@ -87,3 +98,20 @@ def check_settle_code(code: int, job_id: str) -> None:
     """The one place that turns a settle code into an exception."""
     if SettleCode(int(code)) is SettleCode.LEASE_LOST:
         raise LeaseLostError(job_id)
+
+
+class ActionCode(IntEnum):
+    """Codes returned by ``act_on_waiting_job.lua`` (with the job's state)."""
+
+    NOT_FOUND = 0
+    DONE = 1
+    WRONG_STATE = 2
+
+
+def check_action_code(reply: Sequence[Any], job_id: str, action: str) -> None:
+    """The one place that turns an action's code into an exception."""
+    code = ActionCode(int(reply[0]))
+    if code is ActionCode.NOT_FOUND:
+        raise JobNotFoundError(job_id)
+    if code is ActionCode.WRONG_STATE:
+        raise JobStateError(job_id, str(reply[1]), action)

@@ -7,6 +7,9 @@
 -- ARGV[10] marker TTL (ms; 0 leaves the marker alone)   ARGV[11] lease length (ms)
 -- Returns {reaped, dead_lettered, record_1, ..., record_k}: the claimed jobs' records.
 -- Calls when idle: 1 ZRANGEBYSCORE. When it claims: + ZREM, ZADD, MGET, SET (resend guard).
+-- Paused types: their '~pause|<type>' members score below every due time, so the first
+-- range read returns them first; their jobs are skipped (the scan widens past them).
+-- A reaped lease appends a 'lease_expired' event to the job's history (HISTORY_LIMIT 10).
 local tl, dead, prefix = KEYS[1], KEYS[2], ARGV[1]
 local now, deadline, limit = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local token, wanted = ARGV[5], ARGV[6]
@@ -42,6 +45,11 @@ local function reap(member, jtype, id)
   local rec = cjson.decode(string.sub(raw, 1, nl - 1))
   rec.attempts = rec.attempts + 1
   rec.last_error = 'LeaseExpired: the processor holding the job stopped or ran out of time'
+  local hist = type(rec.history) == 'table' and rec.history or {}
+  local event = {kind = 'lease_expired', at = now, attempt = rec.attempts, error = rec.last_error}
+  hist[#hist + 1] = event
+  while #hist > 10 do table.remove(hist, 1) end
+  rec.history = hist
   if rec.attempts >= rec.max_attempts then
     rec.state = 'dead'
     rec.finished_at = now
@@ -50,6 +58,7 @@ local function reap(member, jtype, id)
   else
     rec.state = 'queued'
     rec.next_run_at = now
+    event.next_run_at = now
     redis.call('ZADD', tl, now, jtype .. '|' .. id)
   end
   redis.call('SET', key, cjson.encode(rec) .. string.sub(raw, nl))
@@ -57,29 +66,36 @@ local function reap(member, jtype, id)
   return rec.state == 'queued'
 end
 
-local members, ids, types = {}, {}, {}
+local members, ids, types, paused = {}, {}, {}, {}
 local offset = 0
 while #ids < limit and offset < cap do
-  local due = redis.call('ZRANGEBYSCORE', tl, '-inf', now, 'LIMIT', offset, chunk)
+  local asked = chunk
+  local due = redis.call('ZRANGEBYSCORE', tl, '-inf', now, 'LIMIT', offset, asked)
   for _, m in ipairs(due) do
     local bar = string.find(m, '|', 1, true)
     local jtype = string.sub(m, 1, bar - 1)
     local rest = string.sub(m, bar + 1)
-    local bar2 = string.find(rest, '|', 1, true)
-    local id = rest
-    if bar2 then
-      id = string.sub(rest, 1, bar2 - 1)
-      -- A reaped job that is due again can be claimed right here, like any other.
-      if reap(m, jtype, id) then m = jtype .. '|' .. id else id = nil end
-    end
-    if id and #ids < limit and (wanted == '' or string.find(wanted, '|' .. jtype .. '|', 1, true)) then
-      members[#members + 1] = m
-      ids[#ids + 1] = id
-      types[#types + 1] = jtype
+    if jtype == '~pause' then
+      paused[rest] = true
+      chunk, cap = math.max(chunk, 500), math.max(cap, 10000)
+    else
+      local bar2 = string.find(rest, '|', 1, true)
+      local id = rest
+      if bar2 then
+        id = string.sub(rest, 1, bar2 - 1)
+        -- A reaped job that is due again can be claimed right here, like any other.
+        if reap(m, jtype, id) then m = jtype .. '|' .. id else id = nil end
+      end
+      if id and #ids < limit and not paused[jtype]
+          and (wanted == '' or string.find(wanted, '|' .. jtype .. '|', 1, true)) then
+        members[#members + 1] = m
+        ids[#ids + 1] = id
+        types[#types + 1] = jtype
+      end
     end
   end
-  if #due < chunk then break end
-  offset = offset + chunk
+  if #due < asked then break end
+  offset = offset + asked
 end
 
 local out = {reaped, buried}

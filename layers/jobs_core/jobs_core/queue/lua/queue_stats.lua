@@ -1,38 +1,51 @@
--- queue_stats: depth per type, dead-letter size and the oldest ready job, in one call.
+-- queue_stats: depth per type, dead-letter size, the oldest ready job and the paused
+-- types, in one call.
 -- KEYS[1] timeline   KEYS[2] dead
 -- ARGV[1] now (ms)   ARGV[2] scan cap (entries read at most)
--- Returns {dead, timeline size, oldest ready due time (ms) or -1,
---          type_1, ready_1, scheduled_1, running_1, type_2, ...}
+-- Returns {dead, timeline size, oldest ready due time (ms) of the unpaused types or -1,
+--          type_1, ready_1, scheduled_1, running_1, oldest_ready_1 (ms or -1),
+--          paused_since_1 (ms or -1), type_2, ...}
+-- A paused type is a '~pause|<type>' member scored by minus the time it was paused.
 -- Counting reads the timeline (O(n) up to the cap); it runs once a minute, not per job.
 local now, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
 local entries = redis.call('ZRANGE', KEYS[1], 0, cap - 1, 'WITHSCORES')
 local counts, order = {}, {}
-local oldest = -1
+local function slot(jtype)
+  local c = counts[jtype]
+  if not c then
+    c = {0, 0, 0, -1, -1}
+    counts[jtype] = c
+    order[#order + 1] = jtype
+  end
+  return c
+end
 for i = 1, #entries, 2 do
   local m, score = entries[i], tonumber(entries[i + 1])
   local bar = string.find(m, '|', 1, true)
   local jtype = string.sub(m, 1, bar - 1)
-  local c = counts[jtype]
-  if not c then
-    c = {0, 0, 0}
-    counts[jtype] = c
-    order[#order + 1] = jtype
-  end
-  if string.find(m, '|', bar + 1, true) then
-    c[3] = c[3] + 1
-  elseif score <= now then
-    c[1] = c[1] + 1
-    if oldest < 0 then oldest = score end
+  if jtype == '~pause' then
+    slot(string.sub(m, bar + 1))[5] = -score
   else
-    c[2] = c[2] + 1
+    local c = slot(jtype)
+    if string.find(m, '|', bar + 1, true) then
+      c[3] = c[3] + 1
+    elseif score <= now then
+      c[1] = c[1] + 1
+      if c[4] < 0 then c[4] = score end
+    else
+      c[2] = c[2] + 1
+    end
   end
+end
+local oldest = -1
+for _, jtype in ipairs(order) do
+  local c = counts[jtype]
+  if c[5] < 0 and c[4] >= 0 and (oldest < 0 or c[4] < oldest) then oldest = c[4] end
 end
 local out = {redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[1]), oldest}
 for _, jtype in ipairs(order) do
   local c = counts[jtype]
   out[#out + 1] = jtype
-  out[#out + 1] = c[1]
-  out[#out + 1] = c[2]
-  out[#out + 1] = c[3]
+  for k = 1, 5 do out[#out + 1] = c[k] end
 end
 return out
