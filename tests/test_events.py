@@ -122,7 +122,9 @@ def stack(
             secrets = boto3.client("secretsmanager")
             values = probe.values
             for param, value in (
-                ("UpstashTokenSecretName", upstash_server.token),
+                ("ApiUpstashTokenSecretName", upstash_server.token),
+                ("ProcessorUpstashTokenSecretName", upstash_server.token),
+                ("MonitorUpstashTokenSecretName", upstash_server.token),
                 ("StripeApiKeySecretName", stripe_server.api_key),
                 ("StripeWebhookSecretName", STRIPE_WEBHOOK_SECRET),
             ):

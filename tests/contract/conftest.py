@@ -56,7 +56,9 @@ def make_rig(
         server = request.getfixturevalue("memory_server")
         raw = fakeredis.FakeRedis(server=server, decode_responses=True)
         inner: Backend = RedisBackend(
-            fakeredis.FakeRedis(server=server, decode_responses=True), name="memory"
+            fakeredis.FakeRedis(server=server, decode_responses=True),
+            name="memory",
+            read_only_scripts=False,
         )
     elif kind == "redis":
         url = request.getfixturevalue("redis_url")

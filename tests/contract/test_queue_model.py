@@ -55,7 +55,9 @@ class QueueMachine(RuleBasedStateMachine):
             server = fakeredis.FakeServer()
             self.raw = fakeredis.FakeRedis(server=server, decode_responses=True)
             backend = RedisBackend(
-                fakeredis.FakeRedis(server=server, decode_responses=True), name="memory"
+                fakeredis.FakeRedis(server=server, decode_responses=True),
+                name="memory",
+                read_only_scripts=False,
             )
         else:
             self.raw = redis.Redis.from_url(_REDIS_URL["url"], decode_responses=True)

@@ -104,7 +104,8 @@ def test_a_timeout_does_not_hang_and_a_resent_enqueue_writes_one_job(
     # The command runs, but its answer arrives after the client gave up: the client resends.
     upstash.delay_next(1, TIMEOUT_S * 3)
     job_id = queue.enqueue_job("send_release_email", RELEASE, dedupe_key="esc-1-release")
-    assert upstash.command_counts()["EVALSHA"] >= 3
+    counts = upstash.command_counts()
+    assert counts["EVALSHA"] + counts.get("EVAL", 0) >= 2, counts  # sent, then resent
     assert count_jobs(upstash, queue) == 1
     assert queue.get_queue_stats().ready == 1
     assert queue.get_job_status(job_id) is not None

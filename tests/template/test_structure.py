@@ -179,8 +179,12 @@ def processor_name(template: dict[str, Any]) -> Any:
     return template["Resources"]["JobProcessorFunction"]["Properties"]["FunctionName"]
 
 
+UPSTASH_TOKENS = {  # each function's own least-privilege Upstash token
+    "EscrowApiFunction": "ApiUpstashTokenSecretName",
+    "JobProcessorFunction": "ProcessorUpstashTokenSecretName",
+    "MonitorFunction": "MonitorUpstashTokenSecretName",
+}
 SECRET_REFS = {  # variable -> the parameter naming the secret, or the stack's own secret
-    "UPSTASH_TOKEN_PARAM": {"Ref": "UpstashTokenSecretName"},
     "STRIPE_API_KEY_REF": {"Ref": "StripeApiKeySecretName"},
     "STRIPE_WEBHOOK_SECRET_REF": {"Ref": "StripeWebhookSecretName"},
     "WEBHOOK_SECRET_PREFIX": {"Ref": "PartnerWebhookSecretPrefix"},
@@ -192,7 +196,9 @@ def test_secrets_travel_by_name_only(template: dict[str, Any]) -> None:
     secretish = re.compile(r"TOKEN|SECRET|KEY|PASSWORD", re.IGNORECASE)
     for name, props in functions(template).items():
         for var, value in props["Environment"]["Variables"].items():
-            if secretish.search(var):
+            if var == "UPSTASH_TOKEN_PARAM":
+                assert value == {"Ref": UPSTASH_TOKENS[name]}, f"{name}: its own Upstash token"
+            elif secretish.search(var):
                 assert value == SECRET_REFS[var], f"{name}: {var} must name a secret"
     for param, spec in template["Parameters"].items():
         if secretish.search(param):
@@ -254,18 +260,18 @@ def test_least_privilege_per_function(transformed: dict[str, Any]) -> None:
     monitor = roles["MonitorFunction"]
     assert {a for s in monitor for a in s["actions"]} == {"secretsmanager:GetSecretValue"}
     assert _secret_names(transformed, _granted(monitor, "secretsmanager:")) == {
-        "UpstashTokenSecretName"
+        "MonitorUpstashTokenSecretName"
     }
 
     processor, api = roles["JobProcessorFunction"], roles["EscrowApiFunction"]
     assert _granted(api, "ses:") == [] and _granted(monitor, "ses:") == []
     assert len(_granted(processor, "ses:")) == 1
     assert _secret_names(transformed, _granted(processor, "secretsmanager:")) == {
-        "ProcessorTokenSecret", "UpstashTokenSecretName", "StripeApiKeySecretName",
+        "ProcessorTokenSecret", "ProcessorUpstashTokenSecretName", "StripeApiKeySecretName",
         "PartnerWebhookSecretPrefix",
     }  # fmt: skip
     assert _secret_names(transformed, _granted(api, "secretsmanager:")) == {
-        "UpstashTokenSecretName", "StripeApiKeySecretName", "StripeWebhookSecretName",
+        "ApiUpstashTokenSecretName", "StripeApiKeySecretName", "StripeWebhookSecretName",
     }  # fmt: skip
 
     own_arn = "function:${AWS::StackName}-job-processor"
@@ -337,8 +343,9 @@ def test_samconfig_environments_do_not_share_a_stack_or_a_queue() -> None:
     envs = ["default", "prod"]
     stacks = {config[e]["deploy"]["parameters"]["stack_name"] for e in envs}
     namespaces = {samconfig_parameters(e)["JobsNamespace"] for e in envs}
-    secrets = {samconfig_parameters(e)["UpstashTokenSecretName"] for e in envs}
-    assert len(stacks) == len(namespaces) == len(secrets) == len(envs)
+    tokens = [samconfig_parameters(e)[p] for e in envs for p in UPSTASH_TOKENS.values()]
+    assert len(stacks) == len(namespaces) == len(envs)
+    assert len(set(tokens)) == len(tokens)  # no token shared by environments or functions
     assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
     assert samconfig_parameters("prod").get("AlarmEmail")
 

@@ -89,3 +89,16 @@ def test_the_default_resolver_outside_lambda_reads_the_environment() -> None:
         "DEV_UPSTASH": "from-env",
     }
     assert Settings.from_env(env).upstash_token == "from-env"
+
+
+def test_the_readme_creates_the_acl_users_the_tests_run_under() -> None:
+    """The README's ACL SETUSER lines are exactly the rules of each role."""
+    from pathlib import Path
+
+    from jobs_core.queue.acl import acl_rules
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for user, role in (("escrow-api", "queue"), ("job-processor", "queue"),
+                       ("queue-monitor", "monitor")):  # fmt: skip
+        rules = " ".join(acl_rules("escrow-jobs-prod", role=role))  # type: ignore[arg-type]
+        assert f"ACL SETUSER {user} on >TOKEN {rules}\n" in readme, user

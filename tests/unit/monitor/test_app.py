@@ -48,7 +48,7 @@ class DownBackend:
     def evalsha(self, sha: str, keys: Sequence[str], args: Sequence[object]) -> Any:
         raise BackendError("upstash", "unreachable: ConnectError('refused')", transient=True)
 
-    eval = evalsha
+    eval = evalsha_ro = eval_ro = evalsha
 
     def close(self) -> None:
         pass

@@ -37,6 +37,8 @@ class CountingBackend:
     def eval(self, *args: Any) -> Any:
         return self.inner.eval(*args)
 
+    evalsha_ro, eval_ro = evalsha, eval
+
 
 def by_id(results: list[Any]) -> dict[str, Any]:
     return {r.job_id: r for r in results}

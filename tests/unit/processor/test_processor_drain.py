@@ -47,6 +47,8 @@ class FailingBackend:
     def eval(self, *args: Any) -> Any:
         return self.inner.eval(*args)
 
+    evalsha_ro, eval_ro = evalsha, eval
+
 
 def marker_ttl_ms(queue: JobQueue) -> int:
     return int(queue.backend.client.pttl(queue.keys.active))  # type: ignore[attr-defined]

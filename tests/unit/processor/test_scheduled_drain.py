@@ -95,7 +95,7 @@ def test_a_backend_failure_publishes_metrics_then_fails_the_invocation(
         def evalsha(self, *args: Any) -> Any:
             raise BackendError("redis", "unreachable", transient=False)
 
-        eval = evalsha
+        eval = evalsha_ro = eval_ro = evalsha
 
     broken = JobQueue(Down(), queue.settings)  # type: ignore[arg-type]
     svc = services(broken, lambda job: None, RecordingLambda())

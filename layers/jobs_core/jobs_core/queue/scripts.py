@@ -34,20 +34,23 @@ class Script:
     name: str
     source: str
     sha: str
+    read_only: bool = False  # run as EVALSHA_RO / EVAL_RO: a read-only token may run it
 
     @classmethod
-    def load(cls, name: str) -> Script:
+    def load(cls, name: str, *, read_only: bool = False) -> Script:
         source = resources.files(__package__).joinpath(f"lua/{name}.lua").read_text("utf-8")
-        return cls(name, source, hashlib.sha1(source.encode()).hexdigest())  # noqa: S324
+        sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324
+        return cls(name, source, sha, read_only)
 
 
 ENQUEUE = Script.load("enqueue_jobs")
 CLAIM = Script.load("claim_jobs")
 SETTLE = Script.load("settle_jobs")
 EXTEND = Script.load("extend_leases")
-STATUS = Script.load("job_status")
-STATS = Script.load("queue_stats")
-LIST_DEAD = Script.load("list_dead")
+# The scripts that only read run read-only, so the monitor needs no write rights.
+STATUS = Script.load("job_status", read_only=True)
+STATS = Script.load("queue_stats", read_only=True)
+LIST_DEAD = Script.load("list_dead", read_only=True)
 REPLAY_DEAD = Script.load("replay_dead")
 PURGE_DEAD = Script.load("purge_dead")
 LIST_JOBS = Script.load("list_jobs")
@@ -74,8 +77,12 @@ def run(
     while True:
         try:
             try:
+                if script.read_only:
+                    return backend.evalsha_ro(script.sha, keys, args)
                 return backend.evalsha(script.sha, keys, args)
             except ScriptNotLoadedError:
+                if script.read_only:
+                    return backend.eval_ro(script.source, keys, args)
                 return backend.eval(script.source, keys, args)
         except BackendError as exc:
             if not exc.transient or attempt >= min(retries, len(RESEND_DELAYS_S)):

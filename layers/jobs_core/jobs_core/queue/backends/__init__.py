@@ -36,7 +36,9 @@ def memory_backend() -> RedisBackend:
     from .redis_tcp import RedisBackend
 
     return RedisBackend(
-        fakeredis.FakeRedis(server=_memory_server(), decode_responses=True), name="memory"
+        fakeredis.FakeRedis(server=_memory_server(), decode_responses=True),
+        name="memory",
+        read_only_scripts=False,  # fakeredis has no EVALSHA_RO
     )
 
 

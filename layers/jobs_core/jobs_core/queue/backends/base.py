@@ -1,6 +1,7 @@
 """The small protocol every storage backend implements.
 
-The queue only ever runs Lua scripts, so a backend needs two calls. A backend
+The queue only ever runs Lua scripts, so a backend needs two calls, each also in its
+read-only form (EVALSHA_RO / EVAL_RO, for the scripts that only read). A backend
 translates its driver's errors once, here at the boundary, into ``BackendError``
 (``transient=True`` when resending may help) or ``ScriptNotLoadedError``.
 """
@@ -24,6 +25,15 @@ class Backend(Protocol):
 
     def eval(self, source: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
         """Run a script by its source (the server caches it for later ``evalsha``)."""
+        ...
+
+    def evalsha_ro(self, sha: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        """``evalsha`` as EVALSHA_RO: the server refuses any write, and a read-only user
+        (an ACL without write or EVALSHA rights) may run it."""
+        ...
+
+    def eval_ro(self, source: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        """``eval`` as EVAL_RO."""
         ...
 
     def close(self) -> None: ...

@@ -24,5 +24,13 @@ class CountingBackend:
         self.round_trips += 1
         return self.inner.eval(source, keys, args)
 
+    def evalsha_ro(self, sha: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        self.round_trips += 1
+        return self.inner.evalsha_ro(sha, keys, args)
+
+    def eval_ro(self, source: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        self.round_trips += 1
+        return self.inner.eval_ro(source, keys, args)
+
     def close(self) -> None:
         self.inner.close()

@@ -15,11 +15,18 @@ T = TypeVar("T")
 
 
 class RedisBackend:
-    """Runs scripts on a redis-py client (``decode_responses=True``); inject any client."""
+    """Runs scripts on a redis-py client (``decode_responses=True``); inject any client.
 
-    def __init__(self, client: redis.Redis, *, name: str = "redis") -> None:
+    ``read_only_scripts=False`` runs the read-only forms as plain EVALSHA/EVAL, for
+    servers without EVALSHA_RO (fakeredis, the embedded Redis; Redis before 7).
+    """
+
+    def __init__(
+        self, client: redis.Redis, *, name: str = "redis", read_only_scripts: bool = True
+    ) -> None:
         self.name = name
         self._client = client
+        self.read_only_scripts = read_only_scripts
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float) -> RedisBackend:
@@ -43,6 +50,16 @@ class RedisBackend:
 
     def eval(self, source: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
         return self._call(lambda: self._client.eval(source, len(keys), *keys, *args))
+
+    def evalsha_ro(self, sha: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        if not self.read_only_scripts:
+            return self.evalsha(sha, keys, args)
+        return self._call(lambda: self._client.evalsha_ro(sha, len(keys), *keys, *args))
+
+    def eval_ro(self, source: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        if not self.read_only_scripts:
+            return self.eval(source, keys, args)
+        return self._call(lambda: self._client.eval_ro(source, len(keys), *keys, *args))
 
     def close(self) -> None:
         self._client.close()

@@ -74,6 +74,12 @@ class UpstashBackend:
     def eval(self, source: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
         return self._call(lambda: self._client.eval(source, list(keys), [str(a) for a in args]))
 
+    def evalsha_ro(self, sha: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        return self._call(lambda: self._client.evalsha_ro(sha, list(keys), [str(a) for a in args]))
+
+    def eval_ro(self, source: str, keys: Sequence[str], args: Sequence[ScriptArg]) -> Any:
+        return self._call(lambda: self._client.eval_ro(source, list(keys), [str(a) for a in args]))
+
     def close(self) -> None:
         self._client.close()  # type: ignore[no-untyped-call]
 

@@ -1,0 +1,50 @@
+"""The least a Redis (or Upstash) user needs to run this queue: ACL rules per role.
+
+Two roles, each limited to the keys of one queue namespace (``{ns}:*``) and to the
+commands the Lua scripts call, with no admin, config or other dangerous command:
+
+- ``queue``: the escrow API and the processor; runs every script (EVALSHA/EVAL).
+- ``monitor``: the monitor (and read-only operators); runs only the scripts that read,
+  as EVALSHA_RO / EVAL_RO, on read-only keys (``%R~``).
+
+The commands come from the scripts themselves, so a script that starts calling another
+command gets it in its role's rules (and the ACL tests run every script under them).
+
+>>> acl_rules("escrow-jobs", role="monitor")[-1]
+'%R~{escrow-jobs}:*'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from . import scripts
+from .keys import QueueKeys
+
+Role = Literal["queue", "monitor"]
+
+_CALL = re.compile(r"""redis\.(?:p?call)\(\s*['"]([A-Za-z]+)['"]""")
+_ALL = (
+    scripts.ENQUEUE, scripts.CLAIM, scripts.SETTLE, scripts.EXTEND, scripts.STATUS,
+    scripts.STATS, scripts.LIST_DEAD, scripts.REPLAY_DEAD, scripts.PURGE_DEAD,
+)  # fmt: skip
+
+
+def commands_of(*chosen: scripts.Script) -> list[str]:
+    """The Redis commands the scripts call, lower-cased and sorted."""
+    return sorted({m.lower() for s in chosen for m in _CALL.findall(s.source)})
+
+
+def acl_rules(namespace: str, *, role: Role) -> list[str]:
+    """``ACL SETUSER <user> on ><password> <rules...>``: the rules of ``role``."""
+    pattern = QueueKeys(namespace).prefix + "*"
+    if role == "monitor":
+        readers = [s for s in _ALL if s.read_only]
+        allowed = ["evalsha_ro", "eval_ro", *commands_of(*readers)]
+        keys = "%R~" + pattern
+    else:
+        allowed = ["evalsha", "eval", "evalsha_ro", "eval_ro", *commands_of(*_ALL)]
+        keys = "~" + pattern
+    # PING: redis-py's health check on a connection idle for 30 s.
+    return ["resetkeys", "resetchannels", "-@all", "+ping", *(f"+{c}" for c in allowed), keys]
