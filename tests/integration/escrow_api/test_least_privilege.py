@@ -11,6 +11,7 @@ from local_stack.stripe_server import StripeServer
 
 from tests.integration.escrow_api.harness import call, funded_escrow, job_counts
 from tests.support.redis_acl import acl_user
+from tests.support.resolvers import PARTNER_DNS
 
 
 def test_the_api_enqueues_as_a_user_limited_to_the_namespace(
@@ -21,6 +22,7 @@ def test_the_api_enqueues_as_a_user_limited_to_the_namespace(
         monkeypatch.setenv("REDIS_URL", url)
         get_service.cache_clear()
         service = get_service()
+        service.webhook_resolver = PARTNER_DNS
         escrow_id, _ = funded_escrow(stripe_api)
         counts = job_counts(service.queue)
         assert {(t, key.removeprefix(f"escrow-{escrow_id}-")) for t, key in counts} == {

@@ -25,10 +25,7 @@ from .keys import QueueKeys
 Role = Literal["queue", "monitor"]
 
 _CALL = re.compile(r"""redis\.(?:p?call)\(\s*['"]([A-Za-z]+)['"]""")
-_ALL = (
-    scripts.ENQUEUE, scripts.CLAIM, scripts.SETTLE, scripts.EXTEND, scripts.STATUS,
-    scripts.STATS, scripts.LIST_DEAD, scripts.REPLAY_DEAD, scripts.PURGE_DEAD,
-)  # fmt: skip
+_ALL = tuple(v for v in vars(scripts).values() if isinstance(v, scripts.Script))
 
 
 def commands_of(*chosen: scripts.Script) -> list[str]:

@@ -53,11 +53,11 @@ STATS = Script.load("queue_stats", read_only=True)
 LIST_DEAD = Script.load("list_dead", read_only=True)
 REPLAY_DEAD = Script.load("replay_dead")
 PURGE_DEAD = Script.load("purge_dead")
-LIST_JOBS = Script.load("list_jobs")
-FIND_JOBS = Script.load("find_jobs")
+LIST_JOBS = Script.load("list_jobs", read_only=True)
+FIND_JOBS = Script.load("find_jobs", read_only=True)
 ACT_ON_WAITING = Script.load("act_on_waiting_job")
 PAUSE = Script.load("pause_type")
-LIST_AUDIT = Script.load("list_audit")
+LIST_AUDIT = Script.load("list_audit", read_only=True)
 
 
 def run(
