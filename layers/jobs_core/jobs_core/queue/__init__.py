@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from .job_queue import JobQueue
 from .operations import LIST_STATES, AuditEntry, JobPage, ListState, check_actor
-from .specs import EnqueueResult, JobSpec, Outcome, error_text
+from .specs import ClaimResult, EnqueueResult, JobSpec, Outcome, error_text
 
 __all__ = [
     "LIST_STATES",
     "AuditEntry",
+    "ClaimResult",
     "EnqueueResult",
     "JobPage",
     "JobQueue",

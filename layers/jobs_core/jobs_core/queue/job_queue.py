@@ -22,7 +22,15 @@ from . import scripts
 from .backends import Backend, ScriptArg, backend_from_settings
 from .keys import QueueKeys
 from .operations import QueueOperations
-from .specs import EnqueueResult, JobSpec, Outcome, PayloadInput, build_job, error_text
+from .specs import (
+    ClaimResult,
+    EnqueueResult,
+    JobSpec,
+    Outcome,
+    PayloadInput,
+    build_job,
+    error_text,
+)
 
 # Lua's unpack() takes at most ~8000 values; 5 arguments per job keeps a call well under.
 MAX_JOBS_PER_CALL = 1000
@@ -127,11 +135,25 @@ class JobQueue(QueueOperations):
     ) -> list[ClaimedJob]:
         """Lease up to ``limit`` due jobs (all types, or ``types``), oldest due first.
 
-        Expired leases found on the way are made due again (an attempt counted) or
-        dead-lettered. ``hold_marker_s`` > 0 also sets the processor-active marker.
+        Expired leases are reaped first (an attempt counted, or dead-lettered) and their
+        jobs leased ahead of the backlog. ``hold_marker_s`` > 0 also sets the
+        processor-active marker. ``claim_batch`` also says when the next job is due.
         """
+        return self.claim_batch(
+            limit, types=types, lease_s=lease_s, hold_marker_s=hold_marker_s
+        ).jobs
+
+    def claim_batch(
+        self,
+        limit: int = 10,
+        *,
+        types: Iterable[JobType | str] | None = None,
+        lease_s: float | None = None,
+        hold_marker_s: float = 0.0,
+    ) -> ClaimResult:
+        """``claim``, with what the script saw: the next due time and a full Redis."""
         if limit < 1:
-            return []
+            return ClaimResult([], now_ms=self.now_ms())
         now = self.now_ms()
         lease_ms = int((lease_s or self.settings.lease_s) * 1000)
         token = secrets.token_hex(8)
@@ -158,12 +180,20 @@ class JobQueue(QueueOperations):
         )
         deadline = _dt(now + lease_ms)
         claimed = []
-        for raw in reply[2:]:
+        for raw in reply[scripts.CLAIM_HEADER :]:
             job = Job.from_record(raw, state=JobState.RUNNING)
             claimed.append(
                 ClaimedJob(job=job, token=token, attempt=job.attempts + 1, lease_deadline=deadline)
             )
-        return claimed
+        next_due = int(reply[2])
+        return ClaimResult(
+            claimed,
+            now_ms=now,
+            next_due_ms=None if next_due < 0 else next_due,
+            out_of_memory=bool(int(reply[3])),
+            reaped=int(reply[0]),
+            dead_lettered=int(reply[1]),
+        )
 
     def complete(self, claimed: ClaimedJob, *, started_ms: int | None = None) -> None:
         """Mark a leased job succeeded. Raises ``LeaseLostError`` if the lease was taken over."""

@@ -10,12 +10,14 @@ Layout (``P`` = ``{namespace}:``):
 
 - ``P timeline``   sorted set; member ``<type>|<id>`` scored by the time the job is
   due (ready when score <= now, scheduled otherwise), and ``<type>|<id>|<token>``
-  for a leased job, scored by its lease deadline. One sorted set means one probe
-  finds due work *and* expired leases.
+  for a leased job, scored by *minus* its lease deadline. One range ``[-now, +inf]``
+  then yields expired leases first (before any backlog), due jobs next, and the next
+  job due: one probe finds all three.
 - ``P dead``       sorted set of dead-lettered job ids scored by the time they died.
 - ``P job:<id>``   the job record (JSON string); finished records carry a TTL.
 - ``P dedupe:<k>`` the id of the job enqueued with dedupe key ``k``; TTL = window.
-- ``P claim:<t>``  the ids claimed under token ``t``, so a resent claim returns them.
+- ``P claim:<t>``  written by a resent claim: the ids it took under token ``t`` (''
+  for none), so a late original of the same claim returns them and leases nothing.
 - ``P active``     marker held (with a TTL) by a processor while it drains.
 - ``P audit``      list of operator actions (JSON, newest first, ``AUDIT_LIMIT`` kept).
 

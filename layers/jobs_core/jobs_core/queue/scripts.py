@@ -3,8 +3,10 @@
 Each ``lua/<name>.lua`` is one atomic queue operation and opens with a header
 listing its KEYS, ARGV and return value. A call is one Redis command. A call that
 fails transiently (connection, timeout, 5xx) is resent a few times with short
-delays; every script is written so a resend cannot double its effect, and the
-claim script is told when it is a resend so it returns the first claim's jobs.
+delays; every script is written so a resend cannot double its effect, whichever copy
+arrives first: a resend may run before a late original (TCP back-off, a slow HTTPS
+edge). The claim script is told when it is a resend, so that even a resend that took
+nothing fences its token against the late original.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ FIND_JOBS = Script.load("find_jobs", read_only=True)
 ACT_ON_WAITING = Script.load("act_on_waiting_job")
 PAUSE = Script.load("pause_type")
 LIST_AUDIT = Script.load("list_audit", read_only=True)
+
+CLAIM_HEADER = 4  # claim_jobs returns {reaped, dead_lettered, next due, oom, records...}
 
 
 def run(

@@ -51,6 +51,24 @@ class EnqueueResult:
     processor_active: bool  # a processor held its marker (only read when asked)
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    """What one claim took, and what its script saw of the rest of the timeline."""
+
+    jobs: list[ClaimedJob]
+    now_ms: int  # the queue clock the claim was sent with
+    next_due_ms: int | None = None  # the next unclaimed job's due time; None: nothing else
+    out_of_memory: bool = False  # Redis refused a write for memory (the claim still ran)
+    reaped: int = 0  # expired leases made due again or dead-lettered
+    dead_lettered: int = 0  # of those, out of attempts
+
+    def due_in_s(self) -> float | None:
+        """Seconds from the claim until the next job is due (0: due now); None if none is."""
+        if self.next_due_ms is None:
+            return None
+        return max(0.0, (self.next_due_ms - self.now_ms) / 1000)
+
+
 OutcomeKind = Literal["done", "retry", "dead", "release"]
 
 

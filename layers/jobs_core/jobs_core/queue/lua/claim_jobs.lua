@@ -1,117 +1,224 @@
--- claim_jobs: lease up to `limit` due jobs, oldest due first across all types, and make
--- the jobs of expired leases due again (an attempt counted; dead when attempts run out).
+-- claim_jobs: make the jobs of expired leases due again (an attempt counted; dead when
+-- attempts run out), then lease up to `limit` jobs: reaped ones first, then the oldest due.
 -- KEYS[1] timeline   KEYS[2] dead   KEYS[3] processor-active marker
 -- ARGV[1] key prefix   ARGV[2] now (ms)   ARGV[3] lease deadline (ms)   ARGV[4] limit
 -- ARGV[5] lease token  ARGV[6] type filter ('' for all, else '|t1|t2|')
 -- ARGV[7] scan chunk   ARGV[8] scan cap   ARGV[9] resend (0|1)
 -- ARGV[10] marker TTL (ms; 0 leaves the marker alone)   ARGV[11] lease length (ms)
--- Returns {reaped, dead_lettered, record_1, ..., record_k}: the claimed jobs' records.
--- Calls when idle: 1 ZRANGEBYSCORE. When it claims: + ZREM, ZADD, MGET, SET (resend guard).
--- Paused types: their '~pause|<type>' members score below every due time, so the first
--- range read returns them first; their jobs are skipped (the scan widens past them).
+-- Returns {reaped, dead_lettered, next, oom, record_1, ..., record_k}: the claimed jobs'
+--   records; `next` is when the next unclaimed job is due (ms; <= now: more is due now),
+--   or -1 when the timeline holds nothing else but live leases; `oom` is 1 when Redis
+--   refused a write for memory (the claim still ran: its first write frees memory).
+-- Leases are scored -deadline, so one range [-now, +inf] yields expired leases first (all
+-- of them before any due job, whatever the backlog), then due jobs, then the next one due.
+-- Fencing, whichever copy of a claim runs first (a resend can overtake a late original):
+--   a resend returns the jobs leased under its token (found at score -deadline), and
+--   otherwise writes the token's claim key (the ids it took, '' for none); an original
+--   reads that key in the MGET of its records and, if a resend ran first, returns the
+--   resend's jobs instead of leasing more.
+-- Calls when idle: 1 ZRANGEBYSCORE. When it claims: + MGET, ZREM, ZADD; when it reaps (any
+-- number of leases): + ZREM, MGET, MSET, at most 2 ZADD. A resend: + GET, ZRANGEBYSCORE, SET.
+-- Paused types: their '~pause|<type>' members score minus the time of the pause, inside the
+-- range and below every due time, so the scan sees them before any due job; their jobs are
+-- skipped (the scan widens past them), and their reaped jobs are due again, not leased.
 -- A reaped lease appends a 'lease_expired' event to the job's history (HISTORY_LIMIT 10).
 local tl, dead, prefix = KEYS[1], KEYS[2], ARGV[1]
 local now, deadline, limit = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-local token, wanted = ARGV[5], ARGV[6]
+local token, wanted, resend = ARGV[5], ARGV[6], ARGV[9] == '1'
 local chunk, cap = tonumber(ARGV[7]), tonumber(ARGV[8])
 local claim_key = prefix .. 'claim:' .. token
+local lease_score = '-' .. deadline
+local oom = 0
 
-if ARGV[10] ~= '0' then
-  redis.call('SET', KEYS[3], token, 'PX', ARGV[10])
+local function is_oom(reply)
+  return type(reply) == 'table' and reply.err ~= nil and string.find(reply.err, 'OOM', 1, true)
 end
 
--- A resent claim returns what the first one took instead of leasing more jobs.
-if ARGV[9] == '1' then
+local function job_keys(ids)
+  local keys = {}
+  for i, id in ipairs(ids) do keys[i] = prefix .. 'job:' .. id end
+  return keys
+end
+
+local function claimed_before(ids)
+  local out = {0, 0, -1, oom}
+  if #ids == 0 then return out end
+  for _, rec in ipairs(redis.call('MGET', unpack(job_keys(ids)))) do
+    if rec then out[#out + 1] = rec end
+  end
+  return out
+end
+
+local function split(text)
+  local ids = {}
+  for id in string.gmatch(text, '%S+') do ids[#ids + 1] = id end
+  return ids
+end
+
+local function wants(jtype)
+  return wanted == '' or string.find(wanted, '|' .. jtype .. '|', 1, true) ~= nil
+end
+
+if resend then
   local prev = redis.call('GET', claim_key)
-  if prev then
-    local keys = {}
-    for id in string.gmatch(prev, '%S+') do keys[#keys + 1] = prefix .. 'job:' .. id end
-    local out = {0, 0}
-    for _, rec in ipairs(redis.call('MGET', unpack(keys))) do
-      if rec then out[#out + 1] = rec end
+  if prev then return claimed_before(split(prev)) end
+  -- The first copy ran and leased: its leases carry this token at this very score.
+  local suffix, mine = '|' .. token, {}
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', tl, lease_score, lease_score)) do
+    if string.sub(m, -#suffix) == suffix then
+      local bar = string.find(m, '|', 1, true)
+      mine[#mine + 1] = string.sub(m, bar + 1, #m - #suffix)
     end
-    return out
+  end
+  if #mine > 0 then
+    redis.pcall('SET', claim_key, table.concat(mine, ' '), 'PX', ARGV[11])
+    return claimed_before(mine)
   end
 end
 
-local reaped, buried = 0, 0
-local function reap(member, jtype, id)
-  redis.call('ZREM', tl, member)
-  local key = prefix .. 'job:' .. id
-  local raw = redis.call('GET', key)
-  if not raw then return false end
-  -- A record is '<header JSON>\n<payload JSON>': only the header is decoded and rewritten.
-  local nl = string.find(raw, '\n', 1, true)
-  local rec = cjson.decode(string.sub(raw, 1, nl - 1))
-  rec.attempts = rec.attempts + 1
-  rec.last_error = 'LeaseExpired: the processor holding the job stopped or ran out of time'
-  local hist = type(rec.history) == 'table' and rec.history or {}
-  local event = {kind = 'lease_expired', at = now, attempt = rec.attempts, error = rec.last_error}
-  hist[#hist + 1] = event
-  while #hist > 10 do table.remove(hist, 1) end
-  rec.history = hist
-  if rec.attempts >= rec.max_attempts then
-    rec.state = 'dead'
-    rec.finished_at = now
-    redis.call('ZADD', dead, now, id)
-    buried = buried + 1
-  else
-    rec.state = 'queued'
-    rec.next_run_at = now
-    event.next_run_at = now
-    redis.call('ZADD', tl, now, jtype .. '|' .. id)
-  end
-  redis.call('SET', key, cjson.encode(rec) .. string.sub(raw, nl))
-  reaped = reaped + 1
-  return rec.state == 'queued'
-end
-
-local members, ids, types, paused = {}, {}, {}, {}
+-- Scan: expired leases (scores -deadline >= -now), then due jobs, `limit` in all.
+local lease_m, lease_ids, lease_types = {}, {}, {}
+local take_m, take_ids, take_types, paused = {}, {}, {}, {}
+local taking = 0 -- leases of wanted types, and due jobs: what this claim will lease
+local next_due = -1
 local offset = 0
-while #ids < limit and offset < cap do
-  local asked = chunk
-  local due = redis.call('ZRANGEBYSCORE', tl, '-inf', now, 'LIMIT', offset, asked)
-  for _, m in ipairs(due) do
+while offset < cap do
+  local asked = chunk -- a pause member widens `chunk` for the next read
+  local got = redis.call('ZRANGEBYSCORE', tl, '-' .. ARGV[2], '+inf', 'WITHSCORES', 'LIMIT', offset, asked)
+  local stop = false
+  for i = 1, #got, 2 do
+    local m, score = got[i], tonumber(got[i + 1])
+    if score > now then
+      next_due, stop = score, true
+      break
+    end
+    if taking >= limit then
+      next_due, stop = now, true -- more is due than this claim takes
+      break
+    end
     local bar = string.find(m, '|', 1, true)
     local jtype = string.sub(m, 1, bar - 1)
     local rest = string.sub(m, bar + 1)
+    local bar2 = string.find(rest, '|', 1, true)
     if jtype == '~pause' then
       paused[rest] = true
       chunk, cap = math.max(chunk, 500), math.max(cap, 10000)
-    else
-      local bar2 = string.find(rest, '|', 1, true)
-      local id = rest
-      if bar2 then
-        id = string.sub(rest, 1, bar2 - 1)
-        -- A reaped job that is due again can be claimed right here, like any other.
-        if reap(m, jtype, id) then m = jtype .. '|' .. id else id = nil end
-      end
-      if id and #ids < limit and not paused[jtype]
-          and (wanted == '' or string.find(wanted, '|' .. jtype .. '|', 1, true)) then
-        members[#members + 1] = m
-        ids[#ids + 1] = id
-        types[#types + 1] = jtype
-      end
+    elseif bar2 then
+      if wants(jtype) then taking = taking + 1 end
+      lease_m[#lease_m + 1] = m
+      lease_ids[#lease_ids + 1] = string.sub(rest, 1, bar2 - 1)
+      lease_types[#lease_types + 1] = jtype
+    elseif wants(jtype) and not paused[jtype] then
+      taking = taking + 1
+      take_m[#take_m + 1] = m
+      take_ids[#take_ids + 1] = rest
+      take_types[#take_types + 1] = jtype
     end
   end
-  if #due < asked then break end
+  if stop or #got < 2 * asked then break end
   offset = offset + asked
+  if offset >= cap then next_due = now end -- the cap cut the scan: there may be more
 end
 
-local out = {reaped, buried}
-if #ids == 0 then return out end
+local function fence(ids)
+  -- Only a resend writes the claim key (a late original must find it).
+  if resend and is_oom(redis.pcall('SET', claim_key, table.concat(ids, ' '), 'PX', ARGV[11])) then
+    oom = 1
+  end
+end
 
-redis.call('ZREM', tl, unpack(members))
-local leases, keys = {}, {}
+local function hold_marker()
+  if ARGV[10] ~= '0' and is_oom(redis.pcall('SET', KEYS[3], token, 'PX', ARGV[10])) then
+    oom = 1
+  end
+end
+
+if #lease_m == 0 and #take_m == 0 then
+  fence({})
+  hold_marker()
+  return {0, 0, next_due, oom}
+end
+
+-- The records of the due jobs, and the fence: a resend of this claim that ran first.
+local recs = {}
+if #take_ids > 0 then
+  local keys = job_keys(take_ids)
+  if not resend then keys[#keys + 1] = claim_key end
+  recs = redis.call('MGET', unpack(keys))
+  if not resend and recs[#keys] then return claimed_before(split(recs[#keys])) end
+end
+
+-- Reap: one ZREM, one MGET, one MSET and two ZADD whatever the number of leases.
+-- The ZREM is the first write: it frees memory, so a full Redis allows the writes after it.
+local gone = {}
+for _, m in ipairs(lease_m) do gone[#gone + 1] = m end
+for _, m in ipairs(take_m) do gone[#gone + 1] = m end
+redis.call('ZREM', tl, unpack(gone))
+local reaped, buried = 0, 0
+local ids, types, out_recs, zadd, bury = {}, {}, {}, {}, {}
+if #lease_m > 0 then
+  local keys = job_keys(lease_ids)
+  local raws = redis.call('MGET', unpack(keys))
+  local sets = {}
+  for i, id in ipairs(lease_ids) do
+    local raw = raws[i]
+    if raw then
+      -- A record is '<header JSON>\n<payload JSON>': only the header is decoded and rewritten.
+      local nl = string.find(raw, '\n', 1, true)
+      local rec = cjson.decode(string.sub(raw, 1, nl - 1))
+      local jtype = lease_types[i]
+      rec.attempts = rec.attempts + 1
+      rec.last_error = 'LeaseExpired: the processor holding the job stopped or ran out of time'
+      local hist = type(rec.history) == 'table' and rec.history or {}
+      local event = {kind = 'lease_expired', at = now, attempt = rec.attempts, error = rec.last_error}
+      hist[#hist + 1] = event
+      while #hist > 10 do table.remove(hist, 1) end
+      rec.history = hist
+      local leasable = wants(jtype) and not paused[jtype]
+      if rec.attempts >= rec.max_attempts then
+        rec.state = 'dead'
+        rec.finished_at = now
+        bury[#bury + 1] = now
+        bury[#bury + 1] = id
+        buried = buried + 1
+      else
+        rec.state = 'queued'
+        rec.next_run_at = now
+        event.next_run_at = now
+        if not leasable then
+          -- Another type's job: due again, ahead of the backlog queued after it.
+          zadd[#zadd + 1] = math.min(tonumber(rec.created_at) or now, now)
+          zadd[#zadd + 1] = jtype .. '|' .. id
+        end
+      end
+      local new = cjson.encode(rec) .. string.sub(raw, nl)
+      sets[#sets + 1] = keys[i]
+      sets[#sets + 1] = new
+      if rec.state == 'queued' and leasable then
+        ids[#ids + 1], types[#types + 1], out_recs[#out_recs + 1] = id, jtype, new
+      end
+      reaped = reaped + 1
+    end
+  end
+  if #sets > 0 then redis.call('MSET', unpack(sets)) end
+  if #bury > 0 then redis.call('ZADD', dead, unpack(bury)) end
+end
+
+-- Lease the reaped jobs first, then the due ones.
+for i, id in ipairs(take_ids) do
+  -- A record can only be missing if someone deleted it by hand: its entry is dropped.
+  if recs[i] then
+    ids[#ids + 1], types[#types + 1], out_recs[#out_recs + 1] = id, take_types[i], recs[i]
+  end
+end
 for i, id in ipairs(ids) do
-  leases[#leases + 1] = deadline
-  leases[#leases + 1] = types[i] .. '|' .. id .. '|' .. token
-  keys[i] = prefix .. 'job:' .. id
+  zadd[#zadd + 1] = lease_score
+  zadd[#zadd + 1] = types[i] .. '|' .. id .. '|' .. token
 end
-redis.call('ZADD', tl, unpack(leases))
-redis.call('SET', claim_key, table.concat(ids, ' '), 'PX', ARGV[11])
-for _, rec in ipairs(redis.call('MGET', unpack(keys))) do
-  -- A record can only be missing if someone deleted it by hand; its lease then expires harmlessly.
-  if rec then out[#out + 1] = rec end
-end
+if #zadd > 0 then redis.call('ZADD', tl, unpack(zadd)) end
+fence(ids)
+hold_marker()
+
+local out = {reaped, buried, next_due, oom}
+for _, rec in ipairs(out_recs) do out[#out + 1] = rec end
 return out

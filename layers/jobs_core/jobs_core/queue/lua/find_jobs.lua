@@ -28,7 +28,8 @@ local function scan(key, is_dead)
       if id then
         keys[#keys + 1] = prefix .. 'job:' .. id
         wheres[#wheres + 1] = where
-        scores[#scores + 1] = got[i + 1]
+        -- A lease scores minus its deadline.
+        scores[#scores + 1] = where == 'running' and -tonumber(got[i + 1]) or got[i + 1]
       end
     end
     if #keys > 0 then

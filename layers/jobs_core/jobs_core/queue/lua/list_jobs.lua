@@ -11,7 +11,11 @@
 local prefix, now, state, want_type = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local desc, offset, limit, cap = ARGV[5] == 'desc', tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local key, lo, hi = KEYS[1], '(0', '+inf' -- '(0' leaves out the pause members (negative)
-if state == 'ready' then
+local sign = 1
+if state == 'running' then
+  -- Leases score minus their deadline: the earliest deadline is the highest score.
+  lo, hi, desc, sign = '-inf', '(0', not desc, -1
+elseif state == 'ready' then
   hi = tostring(now)
 elseif state == 'scheduled' then
   lo = '(' .. now
@@ -56,7 +60,7 @@ while true do
       matched = matched + 1
       if matched > offset and #picked < limit then
         picked[#picked + 1] = prefix .. 'job:' .. id
-        scores[#scores + 1] = got[i + 1]
+        scores[#scores + 1] = sign * tonumber(got[i + 1])
       end
     end
   end

@@ -1,0 +1,86 @@
+"""What one claim finds in the timeline: expired leases ahead of any backlog, reaped in a
+bounded number of calls, and when the next job is due."""
+
+from __future__ import annotations
+
+import redis
+from jobs_core import JobState
+
+from tests.contract.conftest import QueueRig
+
+AUDIT = {"transactionId": "esc-1", "action": "released", "actor": "buyer-1"}
+RELEASE = {"transactionId": "esc-1", "recipientEmail": "user@example.com", "amount": 10000}
+
+
+def test_expired_leases_are_claimed_before_a_backlog_queued_ahead_of_them(
+    rig: QueueRig,
+) -> None:
+    """A crashed holder's jobs do not wait behind 2000 jobs that were due earlier than
+    their lease deadline: the very next claim reaps them and leases them first."""
+    victims = rig.queue.enqueue_jobs([("send_release_email", RELEASE)] * 5)
+    rig.queue.claim(5, lease_s=10)  # the holder dies with these
+    rig.clock.advance(1)
+    rig.queue.enqueue_jobs([("audit_log_created", AUDIT)] * 2000)
+    rig.clock.advance(10)
+    before = rig.counter.round_trips
+    claimed = rig.queue.claim(16)
+    assert rig.counter.round_trips - before == 1
+    assert {c.id for c in claimed[:5]} == set(victims)
+    assert all(c.attempt == 2 for c in claimed[:5])
+    assert {c.job.type.value for c in claimed[5:]} == {"audit_log_created"}
+    assert len(claimed) == 16
+
+
+def test_reaping_many_leases_is_a_bounded_number_of_calls(rig: QueueRig) -> None:
+    rig.queue.enqueue_jobs([("audit_log_created", AUDIT)] * 20)
+    rig.queue.claim(20, lease_s=5)
+    rig.clock.advance(6)
+    calls = commands(rig)
+    claimed = rig.queue.claim(20)
+    after = commands(rig)
+    assert len(claimed) == 20 and all(c.attempt == 2 for c in claimed)
+    if calls is not None and after is not None:
+        # EVALSHA, ZRANGEBYSCORE, ZREM, MGET, MSET, ZADD: the same for 2 leases or 2000.
+        assert after - calls <= 7
+
+
+def test_reaped_jobs_of_other_types_are_due_again_ahead_of_the_backlog(rig: QueueRig) -> None:
+    [victim] = rig.queue.enqueue_jobs([("send_release_email", RELEASE)])
+    rig.queue.claim(1, lease_s=5)
+    rig.clock.advance(1)
+    rig.queue.enqueue_jobs([("audit_log_created", AUDIT)] * 50)
+    rig.clock.advance(5)
+    assert [c.job.type.value for c in rig.queue.claim(3, types=["audit_log_created"])] == [
+        "audit_log_created"
+    ] * 3
+    job = rig.queue.get_job_status(victim)
+    assert job is not None and job.state is JobState.QUEUED and job.attempts == 1
+    [first] = rig.queue.claim(1)
+    assert first.id == victim
+
+
+def test_a_claim_says_when_the_next_job_is_due(rig: QueueRig) -> None:
+    rig.queue.enqueue_job("audit_log_created", AUDIT)
+    rig.queue.enqueue_job("audit_log_created", AUDIT, delay_s=5)
+    first = rig.queue.claim_batch(1)
+    assert len(first.jobs) == 1 and first.due_in_s() == 5.0
+    empty = rig.queue.claim_batch(4)
+    assert empty.jobs == [] and empty.due_in_s() == 5.0
+    rig.clock.advance(5)
+    second = rig.queue.claim_batch(4)
+    assert len(second.jobs) == 1 and second.due_in_s() is None  # only live leases are left
+
+
+def test_a_full_batch_says_more_is_due_now(rig: QueueRig) -> None:
+    rig.queue.enqueue_jobs([("audit_log_created", AUDIT)] * 5)
+    result = rig.queue.claim_batch(3)
+    assert len(result.jobs) == 3 and result.due_in_s() == 0.0
+
+
+def commands(rig: QueueRig) -> int | None:
+    """Commands the server ran (INFO commandstats), where the backend is a real server."""
+    try:
+        stats = rig.raw.info("commandstats")
+    except redis.ResponseError:
+        return None  # fakeredis keeps no command statistics
+    return sum(int(v["calls"]) for k, v in stats.items() if not k.endswith(("info", "ping")))
