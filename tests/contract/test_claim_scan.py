@@ -84,3 +84,21 @@ def commands(rig: QueueRig) -> int | None:
     except redis.ResponseError:
         return None  # fakeredis keeps no command statistics
     return sum(int(v["calls"]) for k, v in stats.items() if not k.endswith(("info", "ping")))
+
+
+def test_a_paused_types_expired_lease_is_reaped_but_not_leased(rig: QueueRig) -> None:
+    [victim] = rig.queue.enqueue_jobs([("audit_log_created", AUDIT)])
+    rig.queue.claim(1, lease_s=5)
+    rig.queue.pause_type("audit_log_created", actor="carol")
+    rig.clock.advance(6)
+    assert rig.queue.claim(4) == []
+    job = rig.queue.get_job_status(victim)
+    assert job is not None and job.state is JobState.QUEUED and job.attempts == 1
+    assert [e.kind.value for e in job.history][-1] == "lease_expired"
+    running = rig.queue.list_jobs("running")
+    assert running.jobs == []
+    rig.queue.resume_type("audit_log_created", actor="carol")
+    [again] = rig.queue.claim(4)
+    assert again.id == victim
+    [listed] = rig.queue.list_jobs("running").jobs
+    assert listed.id == victim
