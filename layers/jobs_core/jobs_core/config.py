@@ -21,6 +21,7 @@ BackendName = Literal["upstash", "redis", "memory"]
 ENV_BACKEND = "JOBS_BACKEND"
 ENV_NAMESPACE = "JOBS_NAMESPACE"
 ENV_REDIS_URL = "REDIS_URL"
+ENV_REDIS_CLUSTER = "JOBS_REDIS_CLUSTER"
 ENV_UPSTASH_URL = "UPSTASH_REDIS_REST_URL"
 ENV_UPSTASH_TOKEN = "UPSTASH_REDIS_REST_TOKEN"  # noqa: S105
 ENV_UPSTASH_TOKEN_PARAM = "UPSTASH_TOKEN_PARAM"  # noqa: S105 (names the secret holding it)
@@ -59,7 +60,9 @@ class Settings:
 
     backend: BackendName = "memory"
     namespace: str = "escrow-jobs"
-    redis_url: str | None = None
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    # None: ask the server at connect (INFO cluster); True/False: JOBS_REDIS_CLUSTER says.
+    redis_cluster: bool | None = None
     upstash_url: str | None = None
     upstash_token: str | None = field(default=None, repr=False)
     dedupe_window_s: int = 3600
@@ -136,6 +139,7 @@ class Settings:
                 resolve_secret = resolver_from_env(env).get
             upstash_token = resolve_secret(token_ref).strip()
         redis_url = env.get(ENV_REDIS_URL)
+        redis_cluster = _tristate(ENV_REDIS_CLUSTER, env.get(ENV_REDIS_CLUSTER, ""))
         explicit = env.get(ENV_BACKEND, "").strip().lower()
         backend: BackendName
         if explicit in ("upstash", "redis", "memory"):
@@ -161,6 +165,7 @@ class Settings:
                 backend=backend,
                 namespace=env.get(ENV_NAMESPACE, d.namespace),
                 redis_url=redis_url,
+                redis_cluster=redis_cluster,
                 upstash_url=upstash_url,
                 upstash_token=upstash_token,
                 dedupe_window_s=int(env.get(ENV_DEDUPE_WINDOW, d.dedupe_window_s)),
@@ -220,3 +225,16 @@ def _policy(job_type: str, fields: Any) -> RetryPolicy:
         return RetryPolicy(**values)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"{ENV_RETRY_POLICIES}.{job_type}: {exc}") from None
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _tristate(name: str, raw: str) -> bool | None:
+    """``true``/``false`` (and 1/0, yes/no, on/off); empty or ``auto`` is None."""
+    value = raw.strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise ConfigurationError(f"{name} must be true, false or auto, not {raw!r}")

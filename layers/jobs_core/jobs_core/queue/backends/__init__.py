@@ -55,7 +55,9 @@ def backend_from_settings(settings: Settings) -> Backend:
         from .redis_tcp import RedisBackend
 
         assert settings.redis_url
-        return RedisBackend.from_url(settings.redis_url, timeout_s=settings.request_timeout_s)
+        return RedisBackend.from_url(
+            settings.redis_url, timeout_s=settings.request_timeout_s, cluster=settings.redis_cluster
+        )
     return memory_backend()
 
 
