@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.redis_cluster import RedisClusterServers
 from tests.support.redis_server import RedisServer
 from tests.support.upstash_server import UpstashServer
 
@@ -22,6 +23,15 @@ def redis_server() -> Iterator[RedisServer]:
 def redis_url(redis_server: RedisServer) -> str:
     """URL of the session's own Redis, e.g. ``redis://127.0.0.1:40123/0``."""
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """A Redis Cluster this session started: 3 masters with a replica each (about 3 s).
+
+    Tests may move slots and fail masters over; each leaves the cluster stable."""
+    with RedisClusterServers(masters=3, replicas=1) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")

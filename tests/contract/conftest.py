@@ -1,5 +1,6 @@
-"""One behaviour suite, every backend: fakeredis, redis-py on a real redis-server, and the
-real upstash-redis SDK over HTTP in front of that same server."""
+"""One behaviour suite, every backend: fakeredis, redis-py on a real redis-server, the
+real upstash-redis SDK over HTTP in front of that same server, and redis-py on a real
+3-master Redis Cluster reached through a node that does not own the queue's slot."""
 
 from __future__ import annotations
 
@@ -13,21 +14,27 @@ from jobs_core import JobQueue, ManualClock, RedisBackend, Settings
 from jobs_core.queue.backends.base import Backend
 from jobs_core.queue.backends.counting import CountingBackend
 from jobs_core.queue.backends.upstash import UpstashBackend
+from jobs_core.queue.keys import QueueKeys
 
+from tests.support.redis_cluster import RedisClusterServers
 from tests.support.upstash_server import UpstashServer
 
-BACKENDS = ["memory", "redis", "upstash"]
+BACKENDS = ["memory", "redis", "upstash", "cluster"]
 
 
 class QueueRig:
     """A queue under test plus a raw redis-py view of the same data."""
 
     def __init__(
-        self, queue: JobQueue, counter: CountingBackend, raw: redis.Redis, clock: ManualClock
+        self,
+        queue: JobQueue,
+        counter: CountingBackend,
+        raw: redis.Redis | redis.RedisCluster,
+        clock: ManualClock,
     ) -> None:
         self.queue = queue
         self.counter = counter
-        self.raw = raw
+        self.raw: redis.Redis = raw  # type: ignore[assignment] (both serve these calls)
         self.clock = clock
 
     def keys_written(self) -> list[str]:
@@ -51,7 +58,7 @@ def make_rig(
     values["namespace"] = f"t-{uuid.uuid4().hex[:10]}"
     values["backend"] = "memory"
     settings = Settings(**values)
-    raw: redis.Redis
+    raw: redis.Redis | redis.RedisCluster
     if kind == "memory":
         server = request.getfixturevalue("memory_server")
         raw = fakeredis.FakeRedis(server=server, decode_responses=True)
@@ -64,6 +71,12 @@ def make_rig(
         url = request.getfixturevalue("redis_url")
         raw = redis.Redis.from_url(url, decode_responses=True)
         inner = RedisBackend.from_url(url, timeout_s=5)
+    elif kind == "cluster":
+        cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
+        # As a configuration endpoint would: a node that answers MOVED for this queue.
+        url = cluster.url_not_owning(QueueKeys(settings.namespace).timeline)
+        raw = redis.RedisCluster.from_url(url, decode_responses=True)
+        inner = RedisBackend.from_url(url, timeout_s=5)  # cluster mode detected at connect
     else:
         up: UpstashServer = request.getfixturevalue("upstash_server")
         up.reset()

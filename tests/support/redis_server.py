@@ -19,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -86,9 +87,18 @@ class RedisServer:
             redis.Redis.from_url(server.url).ping()
     """
 
-    def __init__(self, binary: str | None = None, *, startup_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        binary: str | None = None,
+        *,
+        startup_timeout: float = 10.0,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self._binary = binary
         self._startup_timeout = startup_timeout
+        # More redis-server options, e.g. ("--cluster-enabled", "yes"); a "{free_port}"
+        # argument is replaced by a second free port (the cluster bus) at each start attempt.
+        self._extra_args = tuple(extra_args)
         self._process: subprocess.Popen[bytes] | None = None
         self._port: int | None = None
         self._dir: Path | None = None
@@ -186,6 +196,7 @@ class RedisServer:
             "--dir", str(self._dir),
             "--logfile", str(self.log_path),
         ]  # fmt: skip
+        args += [str(free_port()) if a == "{free_port}" else a for a in self._extra_args]
         return subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,
