@@ -108,3 +108,21 @@ def test_scripts_are_loaded_on_the_slot_owner(
         for m in redis_cluster.masters()
     }
     assert loaded == {m.port: m.port == owner.port for m in redis_cluster.masters()}
+
+
+def test_read_only_scripts_go_straight_to_the_owner(
+    redis_cluster: RedisClusterServers, url: str, namespace: str, keys: QueueKeys
+) -> None:
+    queue = cluster_queue(url, namespace)
+    queue.enqueue_job("send_release_email", RELEASE)
+    queue.get_queue_stats()  # loads the script
+    for port in redis_cluster.ports:
+        redis_cluster.client(port).config_resetstat()
+    for _ in range(3):
+        queue.get_queue_stats()
+    owner = redis_cluster.owner(redis_cluster.slot_of(keys.timeline))
+    stats = {p: redis_cluster.client(p).info("commandstats") for p in redis_cluster.ports}
+    assert stats[owner.port]["cmdstat_evalsha_ro"]["calls"] == 3
+    # No node was asked where EVALSHA_RO goes (COMMAND GETKEYS would be one more command).
+    assert not any("cmdstat_command|getkeys" in s for s in stats.values())
+    assert sum(s.get("cmdstat_evalsha_ro", {}).get("calls", 0) for s in stats.values()) == 3
