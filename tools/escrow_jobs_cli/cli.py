@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from jobs_core import JobQueue, JobType, Settings
+from jobs_core import ConfigurationError, JobQueue, JobType, Settings
 
 from . import render
 
@@ -61,7 +61,12 @@ class Cli:
     def queue(self) -> JobQueue:
         if self._queue is None:
             env = self.env()
-            settings = Settings.from_env(env)
+            try:
+                settings = Settings.from_env(env)
+            except ConfigurationError as exc:
+                if getattr(self.args, "redis_url", None):  # name the option that was given
+                    raise ConfigurationError(str(exc).replace("REDIS_URL", "--redis-url")) from None
+                raise
             if settings.backend == "memory" and not env.get("JOBS_BACKEND"):
                 self.note(
                     "no Redis configured (set REDIS_URL or UPSTASH_REDIS_REST_URL and "

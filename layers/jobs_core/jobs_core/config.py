@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from .backoff import DEFAULT_RETRY_POLICIES, RetryPolicy
 from .errors import ConfigurationError
@@ -98,6 +99,8 @@ class Settings:
             raise ConfigurationError("the upstash backend needs a REST URL and a token")
         if self.backend == "redis" and not self.redis_url:
             raise ConfigurationError("the redis backend needs REDIS_URL")
+        if self.backend == "redis" and self.redis_url:
+            check_redis_url(self.redis_url)
         if not self.namespace or any(c in self.namespace for c in "{}| "):
             raise ConfigurationError(f"invalid namespace {self.namespace!r}")
         for name in ("dedupe_window_s", "retention_s", "max_payload_bytes", "max_attempts"):
@@ -238,3 +241,27 @@ def _tristate(name: str, raw: str) -> bool | None:
     if value in _TRUE or value in _FALSE:
         return value in _TRUE
     raise ConfigurationError(f"{name} must be true, false or auto, not {raw!r}")
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def check_redis_url(url: str) -> None:
+    """``ConfigurationError`` unless ``url`` is a Redis URL redis-py can connect with.
+
+    The message never repeats the URL: it may carry a password.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in REDIS_SCHEMES:
+        shown = f"{parts.scheme}://" if parts.scheme else "no scheme"
+        raise ConfigurationError(
+            f"REDIS_URL must start with redis://, rediss:// or unix:// (it has {shown})"
+        )
+    try:
+        parts.port  # noqa: B018 (raises for a port that is not a number in range)
+    except ValueError as exc:
+        raise ConfigurationError(f"REDIS_URL has an invalid port: {exc}") from None
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigurationError("REDIS_URL names no host, e.g. redis://localhost:6379/0")
+    if parts.scheme == "unix" and not parts.path:
+        raise ConfigurationError("REDIS_URL names no socket path, e.g. unix:///run/redis.sock")

@@ -264,3 +264,54 @@ def test_ctrl_c_ends_a_watch_quietly(memory_env: dict[str, str]) -> None:
     assert code == EXIT_OK
     assert out.getvalue().count("TYPE") == 1
     assert err.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "names"),
+    [
+        ({"REDIS_URL": "localhost:6379"}, ["stats"], "REDIS_URL"),
+        ({"REDIS_URL": "http://localhost:6379/0"}, ["stats"], "REDIS_URL"),
+        ({"REDIS_URL": "redis://localhost:port/0"}, ["dlq", "list"], "REDIS_URL"),
+        ({}, ["--redis-url", "redis//oops", "stats"], "--redis-url"),
+        ({}, ["stats", "--redis-url", "redis://:s3cret@localhost:99999/0"], "--redis-url"),
+    ],
+)
+def test_a_malformed_redis_url_is_a_configuration_error_exit_2(
+    run_cli: RunCli, env: dict[str, str], argv: list[str], names: str
+) -> None:
+    run = run_cli(*argv, env=env)
+    assert run.code == EXIT_BAD_INPUT
+    assert run.err.startswith("error: configuration error:") and names in run.err
+    assert "Traceback" not in run.err and "s3cret" not in run.err
+    as_json = json.loads(run_cli("--json", *argv, env=env).out)
+    assert as_json["exitCode"] == EXIT_BAD_INPUT
+    assert as_json["error"]["kind"] == "configuration"
+
+
+def test_a_dedupe_hit_says_it_was_a_duplicate(run_cli: RunCli) -> None:
+    args = ("enqueue", "send_release_email", "--payload", RELEASE, "--dedupe-key", "esc-1-rel")
+    first = run_cli(*args)
+    assert first.code == EXIT_OK and first.out.startswith("enqueued send_release_email job")
+    job_id = first.out.split()[3]
+    again = run_cli(*args)
+    assert again.code == EXIT_OK
+    assert again.out.strip() == (
+        f"not enqueued: dedupe key 'esc-1-rel' already holds send_release_email job {job_id}"
+        " (queued)"
+    )
+    as_json = json.loads(run_cli("--json", *args).out)
+    assert as_json == {"id": job_id, "type": "send_release_email", "state": "queued",
+                       "duplicate": True}  # fmt: skip
+    fresh = json.loads(run_cli("--json", *args[:-1], "esc-2-rel").out)
+    assert fresh["duplicate"] is False and fresh["id"] != job_id
+
+
+def test_purge_and_replay_of_unknown_ids_agree(run_cli: RunCli, memory_env: dict[str, str]) -> None:
+    [dead] = _dead(memory_env, 1)
+    for verb in ("replay", "purge"):
+        run = run_cli("dlq", verb, "01UNKNOWN", "--yes" if verb == "purge" else "--no-progress")
+        assert run.code == EXIT_NOT_FOUND, (verb, run.out, run.err)
+    partly = run_cli("dlq", "purge", dead, "01UNKNOWN", "--yes", "--json")
+    assert partly.code == EXIT_OK
+    assert json.loads(partly.out) == {"purged": 1, "notFound": 1}
+    assert _queue(memory_env).get_queue_stats().dead_letter == 0

@@ -108,8 +108,14 @@ def cmd_dlq_purge(cli: Cli) -> int:
             if done == 0:
                 break
             purged += done
-    cli.emit({"purged": purged}, f"purged {purged} job(s) from the dead-letter queue")
-    return EXIT_OK
+    # As replay: named ids none of which is dead-lettered are "not found" (exit 4).
+    not_found = 0 if ids is None else len(ids) - purged
+    text = f"purged {purged} job(s) from the dead-letter queue"
+    if not_found:
+        text += f"; {not_found} of the named job(s) not in the dead-letter queue"
+    data = {"purged": purged} if ids is None else {"purged": purged, "notFound": not_found}
+    cli.emit(data, text)
+    return EXIT_NOT_FOUND if ids is not None and purged == 0 else EXIT_OK
 
 
 def _confirm(cli: Cli, prompt: str) -> bool:

@@ -25,20 +25,24 @@ def cmd_enqueue(cli: Cli) -> int:
     job_type = parse_job_type(cli.args.type)
     payload = _payload(cli.args.payload, cli.stdin)
     queue = cli.queue()
-    job_id = queue.enqueue_job(
-        job_type,
-        payload,
-        dedupe_key=cli.args.dedupe_key,
-        delay_s=cli.args.delay,
-        max_attempts=cli.args.max_attempts,
-        correlation_id=cli.args.correlation_id,
-    )
+    options = {
+        "dedupe_key": cli.args.dedupe_key,
+        "delay_s": cli.args.delay or None,
+        "max_attempts": cli.args.max_attempts,
+        "correlation_id": cli.args.correlation_id,
+    }
+    result = queue.enqueue_batch([(job_type, payload, options)])
+    job_id, duplicate = result.ids[0], result.duplicates[0]
     job = queue.get_job_status(job_id)
     state = job.state.value if job else "unknown"
-    cli.emit(
-        {"id": job_id, "type": job_type.value, "state": state},
-        f"enqueued {job_type.value} job {job_id} ({state})",
-    )
+    if duplicate:
+        text = (
+            f"not enqueued: dedupe key {cli.args.dedupe_key!r} already holds "
+            f"{job_type.value} job {job_id} ({state})"
+        )
+    else:
+        text = f"enqueued {job_type.value} job {job_id} ({state})"
+    cli.emit({"id": job_id, "type": job_type.value, "state": state, "duplicate": duplicate}, text)
     return EXIT_OK
 
 

@@ -121,7 +121,8 @@ class JobQueue(QueueOperations):
             reply = self._run(scripts.ENQUEUE, [self.keys.timeline, self.keys.active], args)
             active = active or bool(int(reply[0]))
             ids += [str(i) for i in reply[1:]]
-        return EnqueueResult(ids, active)
+        duplicates = [got != job.id for got, job in zip(ids, jobs, strict=True)]
+        return EnqueueResult(ids, active, duplicates)
 
     # -- claim and settle ------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ Pure: no I/O. ``JobQueue`` builds every job here before its one enqueue call.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
@@ -49,6 +49,8 @@ class NewJob:
 class EnqueueResult:
     ids: list[str]  # one per spec: the new id, or the id already queued under its dedupe key
     processor_active: bool  # a processor held its marker (only read when asked)
+    # One per spec: True where its dedupe key was taken, so nothing was written for it.
+    duplicates: list[bool] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
