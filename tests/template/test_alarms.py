@@ -15,6 +15,8 @@ import re
 from typing import Any
 
 import pytest
+from escrow.metrics import publish_outbox
+from escrow.outbox import SweepReport
 from jobs_core.processor.metrics import publish_drain
 from jobs_core.processor.report import DrainReport
 from queue_monitor import metrics
@@ -56,6 +58,9 @@ def emitted(
     try:
         app.lambda_handler({"source": "aws.events"}, FakeLambdaContext())
         publish_drain(DrainReport(), queue=env["JOBS_NAMESPACE"])
+        # The escrow API's outbox metrics, as its sweep publishes them (same namespace).
+        waiting = SweepReport(found=2, enqueued=0, invalid=0, backlog=2, oldest_waiting_ms=0)
+        publish_outbox(waiting, queue=env["JOBS_NAMESPACE"], now_ms=400_000)
     finally:
         factory.cache_clear()
     metrics = parse_emf(capsys.readouterr().out)
@@ -97,17 +102,54 @@ def test_every_escrowjobs_alarm_watches_a_metric_the_code_emits(
     assert checked >= 6
 
 
-def test_lambda_alarms_watch_the_processor_function(template: dict[str, Any]) -> None:
+def test_lambda_alarms_watch_the_processor_and_the_escrow_api(template: dict[str, Any]) -> None:
     lambda_alarms = {
-        alarm["Properties"]["MetricName"]: alarm["Properties"]
+        (alarm["Properties"]["Dimensions"][0]["Value"]["Ref"], alarm["Properties"]["MetricName"])
         for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
         if alarm["Properties"].get("Namespace") == "AWS/Lambda"
     }
-    assert set(lambda_alarms) == {"Errors", "Throttles"}
-    for props in lambda_alarms.values():
-        assert props["Dimensions"] == [
-            {"Name": "FunctionName", "Value": {"Ref": "JobProcessorFunction"}}
-        ]
+    assert lambda_alarms == {
+        (function, metric)
+        for function in ("JobProcessorFunction", "EscrowApiFunction")
+        for metric in ("Errors", "Throttles")
+    }
+
+
+def test_the_escrow_api_alarms(template: dict[str, Any]) -> None:
+    """Errors, the 5xx share, p99 latency and throttles of the HTTP API, and the outbox."""
+    on_api = [{"Name": "ApiId", "Value": {"Ref": "HttpApi"}}]
+    latency = _alarm(template, "Latency", Namespace="AWS/ApiGateway")
+    assert latency["ExtendedStatistic"] == "p99" and latency["Dimensions"] == on_api
+    assert _default(template, latency["Threshold"]) == 3000
+
+    rate = _alarm(template, "5xx")
+    queries = {q["Id"]: q for q in rate["Metrics"]}
+    assert {q["MetricStat"]["Metric"]["MetricName"] for q in queries.values()
+            if "MetricStat" in q} == {"5xx", "Count"}  # fmt: skip
+    for q in queries.values():
+        if "MetricStat" in q:
+            assert q["MetricStat"]["Metric"]["Dimensions"] == on_api
+            assert q["MetricStat"]["Stat"] == "Sum"
+    [expression] = [q for q in queries.values() if "Expression" in q]
+    assert "100 * errors / requests" in expression["Expression"]
+    assert _default(template, rate["Threshold"]) == 2
+
+    throttled = _alarm(template, "ThrottledRequests")
+    [metric_filter] = resources_of_type(template, "AWS::Logs::MetricFilter").values()
+    props = metric_filter["Properties"]
+    assert props["LogGroupName"] == {"Ref": "HttpApiAccessLogGroup"}
+    assert '"429"' in props["FilterPattern"]
+    [transformation] = props["MetricTransformations"]
+    assert (transformation["MetricNamespace"], transformation["MetricName"]) == (
+        throttled["Namespace"], throttled["MetricName"],
+    )  # fmt: skip
+    # The access log carries the status the filter reads.
+    access = template["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]["Format"]
+    assert '"status":"$context.status"' in access
+
+    outbox = _alarm(template, "OutboxOldestEntryAge")
+    assert _default(template, outbox["Threshold"]) == 300
+    assert outbox["Unit"] == "Seconds" and outbox["Statistic"] == "Maximum"
 
 
 def _alarm(template: dict[str, Any], metric_name: str, **expected: Any) -> dict[str, Any]:
@@ -151,7 +193,9 @@ def test_the_alarms_the_issue_asks_for(template: dict[str, Any]) -> None:
     assert missing["ComparisonOperator"] == "LessThanThreshold"
 
     for metric in ("Errors", "Throttles"):
-        _alarm(template, metric, Namespace="AWS/Lambda")
+        for function in ("JobProcessorFunction", "EscrowApiFunction"):
+            on = [{"Name": "FunctionName", "Value": {"Ref": function}}]
+            _alarm(template, metric, Namespace="AWS/Lambda", Dimensions=on)
 
 
 def test_every_alarm_pages_the_topic_and_says_when_it_recovers(template: dict[str, Any]) -> None:

@@ -26,15 +26,13 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from jobs_core import (
-    BackendError,
-    logger,
-)  # the layer's Powertools logger: JSON, email addresses redacted
+from jobs_core import logger  # the layer's Powertools logger: JSON, email addresses redacted
 
 from . import auth
 from .body import require_json
 from .errors import ApiError, PayloadTooLargeError
 from .messages import ApiRequest, ApiResponse
+from .metrics import publish_outbox
 from .models import MAX_BODY_BYTES
 from .outbox import sweep_outbox
 from .service import MAX_WEBHOOK_BYTES, EscrowService
@@ -137,16 +135,21 @@ def sweep_outbox_now() -> dict[str, Any]:
     """Enqueue the outbox entries that a request could not (Redis was down): every minute.
 
     It runs here, beside the table and the code that write the outbox, rather than in
-    the processor, whose package carries no escrow domain code. A Redis still down is
-    logged and left to the next run; the monitor's Redis alarm already pages for it.
+    the processor, whose package carries no escrow domain code. Each run publishes the
+    backlog it leaves and the age of its oldest entry (``metrics.py``), which page when
+    entries wait for minutes; a Redis still down is logged and left to the next run.
     """
     service = get_service()
-    try:
-        report = sweep_outbox(service.store, service.queue)
-    except BackendError as exc:
-        logger.warning("outbox sweep: Redis unavailable", extra={"error": str(exc)})
-        return {"swept": False, "error": "redis unavailable"}
+    report = sweep_outbox(service.store, service.queue)
+    now = service.queue.now_ms()
+    publish_outbox(report, queue=service.queue.settings.namespace, now_ms=now)
+    waiting = {"backlog": report.backlog, "oldestAgeS": round(report.oldest_age_s(now), 3)}
+    if report.redis_error is not None:
+        logger.warning(
+            "outbox sweep: Redis unavailable", extra={"error": report.redis_error, **waiting}
+        )
+        return {"swept": False, "error": "redis unavailable", **waiting}
     result = {"swept": True, "found": report.found, "enqueued": report.enqueued,
-              "invalid": report.invalid}  # fmt: skip
+              "invalid": report.invalid, **waiting}  # fmt: skip
     logger.info("outbox swept", extra=result)
     return result

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from jobs_core import (
     PAYLOAD_MODELS,
+    BackendError,
     InvalidJobError,
     JobQueue,
     JobSpec,
@@ -105,6 +106,16 @@ class SweepReport:
     found: int  # entries older than min_age_s
     enqueued: int  # handed to the queue (a dedupe hit counts: the job is queued either way)
     invalid: int  # refused by the queue's payload models; left in the outbox
+    # What still waits after the sweep: the backlog and its oldest entry's creation time.
+    backlog: int = 0
+    oldest_waiting_ms: int | None = None
+    redis_error: str | None = None  # the sweep stopped: Redis unreachable (entries stay)
+
+    def oldest_age_s(self, now_ms: int) -> float:
+        """Age of the oldest entry still waiting (0 when none waits)."""
+        if self.oldest_waiting_ms is None:
+            return 0.0
+        return max(0.0, (now_ms - self.oldest_waiting_ms) / 1000)
 
 
 def sweep_outbox(
@@ -118,11 +129,14 @@ def sweep_outbox(
     """Enqueue the outbox entries older than ``min_age_s`` that no request enqueued, then
     delete them. Safe to run at any time and concurrently: dedupe keys absorb repeats.
 
-    Raises ``BackendError`` when Redis is still unreachable (the entries stay).
+    When Redis is unreachable the sweep stops, the entries stay, and the report says so
+    (``redis_error``) with what still waits (``backlog``, ``oldest_waiting_ms``).
     """
     now = queue.now_ms() if now_ms is None else now_ms
     entries = store.pending_outbox(older_than_ms=now - int(min_age_s * 1000), limit=limit)
     enqueued = invalid = 0
+    done: set[str] = set()
+    redis_error: str | None = None
     for start in range(0, len(entries), ENQUEUE_CHUNK):
         chunk = entries[start : start + ENQUEUE_CHUNK]
         try:
@@ -130,11 +144,18 @@ def sweep_outbox(
         except InvalidJobError:
             chunk, refused = _enqueue_one_by_one(queue, chunk)
             invalid += refused
+        except BackendError as exc:
+            redis_error = str(exc)
+            break
         enqueued += len(chunk)
         store.delete_outbox(chunk)
+        done.update(e.sort_key for e in chunk)
+    waiting = [e.created_ms for e in entries if e.sort_key not in done]
     if entries:
         logger.info("outbox swept", extra={"found": len(entries), "enqueued": enqueued})
-    return SweepReport(len(entries), enqueued, invalid)
+    return SweepReport(
+        len(entries), enqueued, invalid, len(waiting), min(waiting, default=None), redis_error
+    )
 
 
 def _enqueue_one_by_one(
