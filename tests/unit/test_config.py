@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from jobs_core import ConfigurationError, Settings
 
@@ -91,14 +93,19 @@ def test_the_default_resolver_outside_lambda_reads_the_environment() -> None:
     assert Settings.from_env(env).upstash_token == "from-env"
 
 
-def test_the_readme_creates_the_acl_users_the_tests_run_under() -> None:
-    """The README's ACL SETUSER lines are exactly the rules of each role."""
-    from pathlib import Path
+def test_the_acl_command_prints_each_roles_rules() -> None:
+    """What the README tells operators to run prints exactly the rules the tests run under."""
+    import subprocess
+    import sys
 
     from jobs_core.queue.acl import acl_rules
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    for user, role in (("escrow-api", "queue"), ("job-processor", "queue"),
-                       ("queue-monitor", "monitor")):  # fmt: skip
+    for user, role in (("escrow-api", "queue"), ("queue-monitor", "monitor")):
+        out = subprocess.run(
+            [sys.executable, "-m", "jobs_core.queue.acl", "escrow-jobs-prod", role, user],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
         rules = " ".join(acl_rules("escrow-jobs-prod", role=role))  # type: ignore[arg-type]
-        assert f"ACL SETUSER {user} on >TOKEN {rules}\n" in readme, user
+        assert out == f"ACL SETUSER {user} on >TOKEN {rules}\n"
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "python -m jobs_core.queue.acl escrow-jobs-prod monitor queue-monitor" in readme

@@ -12,6 +12,9 @@ command gets it in its role's rules (and the ACL tests run every script under th
 
 >>> acl_rules("escrow-jobs", role="monitor")[-1]
 '%R~{escrow-jobs}:*'
+
+``python -m jobs_core.queue.acl NAMESPACE ROLE USER`` prints the ``ACL SETUSER`` line to
+run (with ``>TOKEN`` standing for the user's password, from ``ACL GENTOKEN``).
 """
 
 from __future__ import annotations
@@ -45,3 +48,16 @@ def acl_rules(namespace: str, *, role: Role) -> list[str]:
         keys = "~" + pattern
     # PING: redis-py's health check on a connection idle for 30 s.
     return ["resetkeys", "resetchannels", "-@all", "+ping", *(f"+{c}" for c in allowed), keys]
+
+
+def setuser_command(namespace: str, role: Role, user: str) -> str:
+    """The ``ACL SETUSER`` command that creates ``user`` with ``role``'s rules."""
+    return " ".join(["ACL", "SETUSER", user, "on", ">TOKEN", *acl_rules(namespace, role=role)])
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 4 or sys.argv[2] not in ("queue", "monitor"):
+        sys.exit("usage: python -m jobs_core.queue.acl NAMESPACE queue|monitor USER")
+    print(setuser_command(sys.argv[1], sys.argv[2], sys.argv[3]))  # type: ignore[arg-type]
