@@ -50,8 +50,11 @@ class ProcessorConfig:
     ``JOB_PROCESSOR_LEASE_MARGIN_S``    15        lease beyond a batch's worst case
     ``JOB_PROCESSOR_IDLE_POLL_MIN_S``   0.1       first pause after an empty poll
     ``JOB_PROCESSOR_IDLE_POLL_MAX_S``   1.0       longest pause (the pause doubles)
-    ``JOB_PROCESSOR_IDLE_EXIT_S``       5         a drain that did work exits after this
-                                                  long idle (one that did none: at once)
+    ``JOB_PROCESSOR_IDLE_EXIT_S``       0         a drain that did work polls on this long
+                                                  idle; 0: it stops as soon as a claim sees
+                                                  nothing due within its budget (new work
+                                                  kicks a processor; a job due within the
+                                                  budget is waited for either way)
     ``JOB_PROCESSOR_MARKER_TTL_S``      10        life of the processor-active marker
     ``JOB_PROCESSOR_MAX_FANOUT``        4         processors a drain may start (0: off);
                                                   match the reserved concurrency - 1
@@ -69,7 +72,7 @@ class ProcessorConfig:
     lease_margin_s: float = 15.0  # lease beyond the batch's worst case (settle + resends)
     idle_poll_min_s: float = 0.1  # first pause after an empty poll (doubles up to the max)
     idle_poll_max_s: float = 1.0
-    idle_exit_s: float = 5.0  # a drain that did work exits after this long without any
+    idle_exit_s: float = 0.0  # a drain that did work polls on this long idle (0: stops)
     marker_ttl_s: float = 10.0  # life of the processor-active marker when set
     max_fanout: int = 4  # processors one drain may start when it leaves a backlog
 

@@ -3,10 +3,20 @@
 A batch costs two round trips whatever its size: one ``claim`` and one ``settle`` (the
 engine's batch settle, fenced per job), so a steady drain spends 2/batch round trips
 per job. ``drain`` repeats batches until the queue stays idle or the time left is too
-short to start another job; an idle poll is one round trip. While draining, a batch's
-settle runs on a settler thread as the next batch is claimed and run (at most one settle
-in flight; its result is collected before the next is sent, and before ``drain``
-returns): Redis works on one call while Python works on the other.
+short to start another job; an idle poll is one round trip.
+
+When to poll again
+    Every claim also says when the next job is due (``ClaimResult.due_in_s``). After a
+    full batch the drain claims again at once. Otherwise, if a job is due within the
+    budget (a short delay, a retry's backoff), it sleeps until then and claims it: a
+    delayed job's kick runs it about on time. If nothing is due within the budget it
+    stops right after the batch, without another poll (``idle_exit_s`` > 0 keeps an idle
+    tail of polls instead, backing off from ``idle_poll_min_s`` to ``idle_poll_max_s``);
+    work that arrives later kicks a processor, which costs no Redis command.
+
+While draining, a batch's settle runs on a settler thread as the next batch is claimed
+and run (at most one settle in flight; its result is collected before the next is sent,
+and before ``drain`` returns): Redis works on one call while Python works on the other.
 
 Time and leases
     ``hard_stop`` = now + remaining budget - ``safety_margin_s``. A job starts only while
@@ -44,17 +54,43 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from ..errors import BackendError
 from ..logging import logger
 from ..models import ClaimedJob, JobType
-from ..queue import JobQueue
+from ..queue import ClaimResult, JobQueue
 from .batch import BatchRunner, HandlerRegistry
 from .config import ProcessorConfig
 from .pool import WorkerPool
 from .report import BatchResult, DrainReport, JobResult, StopReason
 
 MARKER_RELEASE_S = 0.001  # a marker TTL of 1 ms: how a drain lets go of the marker
+
+
+@dataclass(slots=True)
+class _Loop:
+    """The drain loop's state between claims."""
+
+    interval: float  # the next idle pause (doubles up to the max)
+    marker_until: float = -math.inf  # when the marker we last set expires (our clock)
+    worked: bool = False
+    idle_since: float | None = None
+    last_full: bool = False
+    last_batch_s: float = 0.0  # how long the previous batch ran: the next may run as long
+    # A batch's settle runs on the settler thread while the next batch is claimed and
+    # run: one settle in flight at most, its result collected before the next.
+    settling: Future[BatchResult] | None = None
+
+
+def _report_full_redis(report: DrainReport) -> None:
+    """Loudly, once per drain: an error line (and the ``RedisOutOfMemory`` metric)."""
+    report.redis_full += 1
+    if report.redis_full == 1:
+        logger.error(
+            "Redis is out of memory: it refuses writes that grow it (maxmemory with "
+            "noeviction); claims and settles go on, enqueues fail until memory is freed"
+        )
 
 
 class Processor:
@@ -155,74 +191,102 @@ class Processor:
         hard_stop = self._hard_stop(start, remaining_s)
         wanted = None if types is None else [JobType(t) for t in types]
         report = DrainReport()
-        marker_until = -math.inf  # when the marker we last set expires (our clock)
-        worked = False
-        idle_since: float | None = None
-        interval = cfg.idle_poll_min_s
-        last_full = False
-        last_batch_s = 0.0  # how long the previous batch ran: the next may run as long
-        # A batch's settle runs on the settler thread while the next batch is claimed
-        # and run: one settle in flight at most, its result collected before the next.
-        settling: Future[BatchResult] | None = None
+        loop = _Loop(interval=cfg.idle_poll_min_s)
         try:
             while True:
                 now = self._clock()
                 if hard_stop - now < cfg.job_timeout_s:
                     report.stop_reason = StopReason.BUDGET
                     break
-                if not worked:
-                    last_chance = True  # nothing done yet: an empty first poll ends the drain
-                else:
-                    idle_for = 0.0 if idle_since is None else now - idle_since
-                    last_chance = (
-                        idle_for + interval > cfg.idle_exit_s
-                        or hard_stop - now - interval < cfg.job_timeout_s
-                    )
-                hold = self._marker_hold(now, marker_until, last_chance, last_batch_s)
-                claimed = self.queue.claim(
+                last_chance = self._last_chance(loop, now, hard_stop)
+                hold = self._marker_hold(now, loop.marker_until, last_chance, loop.last_batch_s)
+                result = self.queue.claim_batch(
                     cfg.batch_size,
                     types=wanted,
                     lease_s=self._lease_s(now, hard_stop, cfg.batch_size),
                     hold_marker_s=hold,
                 )
                 report.polls += 1
+                if result.out_of_memory:
+                    _report_full_redis(report)
                 if hold == MARKER_RELEASE_S:
-                    marker_until = -math.inf
+                    loop.marker_until = -math.inf
                 elif hold > 0:
-                    marker_until = now + hold
-                last_full = len(claimed) >= cfg.batch_size
+                    loop.marker_until = now + hold
+                claimed = result.jobs
+                loop.last_full = len(claimed) >= cfg.batch_size
                 if claimed:
-                    worked, idle_since, interval = True, None, cfg.idle_poll_min_s
+                    loop.worked, loop.idle_since = True, None
+                    loop.interval = cfg.idle_poll_min_s
                     runs = self._batches.execute(claimed, hard_stop)
-                    last_batch_s = self._clock() - now
-                    if settling is not None:
-                        report.add(settling.result())
-                    settling = self._settler().submit(self._batches.settle, runs)
-                    continue
-                if settling is not None:
-                    report.add(settling.result())
-                    settling = None
-                if last_chance:
+                    loop.last_batch_s = self._clock() - now
+                    if loop.settling is not None:
+                        report.add(loop.settling.result())
+                    loop.settling = self._settler().submit(self._batches.settle, runs)
+                    if loop.last_full or result.due_in_s() == 0.0:
+                        continue  # more is due now
+                pause = self._pause(loop, result, now, hard_stop)
+                if pause is None:
                     report.stop_reason = StopReason.IDLE
                     break
-                if idle_since is None:
-                    idle_since = now
-                self._sleep(max(0.0, min(interval, hard_stop - cfg.job_timeout_s - now)))
-                interval = min(interval * 2, cfg.idle_poll_max_s)
-            if settling is not None:
-                report.add(settling.result())
-                settling = None
-            if report.stop_reason is StopReason.BUDGET and last_full and measure_backlog:
+                if pause > 0:
+                    self._collect(loop, report)
+                    self._sleep(max(0.0, min(pause, hard_stop - cfg.job_timeout_s - now)))
+            self._collect(loop, report)
+            if report.stop_reason is StopReason.BUDGET and loop.last_full and measure_backlog:
                 report.backlog = self._backlog(wanted)
         except BackendError as exc:
-            if settling is not None:  # let the batch in flight finish and count it
+            if loop.settling is not None:  # let the batch in flight finish and count it
                 with contextlib.suppress(BackendError):
-                    report.add(settling.result())
+                    report.add(loop.settling.result())
             logger.exception("drain stopped: the queue backend failed")
             report.stop_reason = StopReason.BACKEND_ERROR
             report.error = exc
         report.elapsed_s = self._clock() - start
         return report
+
+    def _last_chance(self, loop: _Loop, now: float, hard_stop: float) -> bool:
+        """Whether the next claim may be the drain's last (it then lets go of the marker):
+        not after a full batch, nor while an idle tail goes on after it."""
+        cfg = self.config
+        if loop.worked and loop.last_full:
+            return False
+        if not loop.worked or cfg.idle_exit_s <= 0:
+            return True
+        idle_for = 0.0 if loop.idle_since is None else now - loop.idle_since
+        return (
+            idle_for + loop.interval > cfg.idle_exit_s
+            or hard_stop - now - loop.interval < cfg.job_timeout_s
+        )
+
+    def _pause(
+        self, loop: _Loop, result: ClaimResult, now: float, hard_stop: float
+    ) -> float | None:
+        """After a claim that left nothing due now: how long to wait before the next claim
+        (0: claim at once), or None to stop. A job due within the budget is waited for;
+        otherwise the idle tail (``idle_exit_s``) polls on; a marker still held is let
+        go of by one last claim."""
+        cfg = self.config
+        due_in = result.due_in_s()
+        if due_in is not None and due_in > 0.0:
+            start_by = hard_stop - cfg.job_timeout_s
+            if now + due_in <= start_by:
+                return max(0.0, now + due_in - self._clock())
+        if loop.worked and not self._last_chance(loop, now, hard_stop):
+            if loop.idle_since is None:
+                loop.idle_since = now
+            pause = loop.interval
+            loop.interval = min(loop.interval * 2, cfg.idle_poll_max_s)
+            return pause
+        if loop.marker_until > self._clock():
+            return 0.0  # the next claim is a last chance: it lets go of the marker
+        return None
+
+    @staticmethod
+    def _collect(loop: _Loop, report: DrainReport) -> None:
+        if loop.settling is not None:
+            report.add(loop.settling.result())
+            loop.settling = None
 
     def _backlog(self, wanted: list[JobType] | None) -> int | None:
         """Ready jobs (of the drained types), or None if the stats call failed: the drain's

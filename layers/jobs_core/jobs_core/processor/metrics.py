@@ -23,6 +23,9 @@ name                    unit          dimensions                 value (per invo
                                                                  over: the result was dropped
 ``DrainDuration``       Milliseconds  service, queue             the drain's wall time
 ``ProcessorFanOut``     Count         service, queue             processors this one started
+``RedisOutOfMemory``    Count         service, queue             claims that found Redis
+                                                                 refusing writes for memory
+                                                                 (maxmemory, noeviction)
 ``JobsProcessed``       Count         service, queue, job_type   as above, per job type
 ``JobsSucceeded``       Count         service, queue, job_type
 ``JobsRetried``         Count         service, queue, job_type
@@ -58,6 +61,7 @@ JOBS_TIMED_OUT = "JobsTimedOut"
 LEASES_LOST = "LeasesLost"
 DRAIN_DURATION = "DrainDuration"
 PROCESSOR_FAN_OUT = "ProcessorFanOut"
+REDIS_OUT_OF_MEMORY = "RedisOutOfMemory"
 JOB_DURATION = "JobDuration"
 
 DIM_SERVICE = "service"
@@ -83,6 +87,7 @@ def publish_drain(
     sink.add_metric(LEASES_LOST, MetricUnit.Count, total.lease_lost)
     sink.add_metric(DRAIN_DURATION, MetricUnit.Milliseconds, round(report.elapsed_s * 1000, 1))
     sink.add_metric(PROCESSOR_FAN_OUT, MetricUnit.Count, fanout)
+    sink.add_metric(REDIS_OUT_OF_MEMORY, MetricUnit.Count, report.redis_full)
     sink.add_metadata("stop_reason", report.stop_reason.value)
     sink.flush_metrics(raise_on_empty_metrics=True)
     for job_type, tally in sorted(report.by_type.items()):
@@ -93,7 +98,11 @@ def publish_drain(
         _counts(sink, tally)
         for value in tally.durations_ms:
             sink.add_metric(JOB_DURATION, MetricUnit.Milliseconds, round(value, 1))
-        sink.flush_metrics(raise_on_empty_metrics=True)
+        # Powertools writes a line by itself every 100 values: the last may leave none.
+        if sink.metric_set:
+            sink.flush_metrics(raise_on_empty_metrics=True)
+        else:
+            sink.clear_metrics()
 
 
 def _counts(sink: EphemeralMetrics, tally: Tally) -> None:

@@ -137,6 +137,7 @@ class DrainReport:
     stop_reason: StopReason = StopReason.IDLE
     elapsed_s: float = 0.0
     backlog: int | None = None  # ready jobs left when the budget ran out (measured only then)
+    redis_full: int = 0  # claims that found Redis refusing writes for memory
     error: BaseException | None = None  # the backend error that ended the drain, if any
 
     def add(self, batch: BatchResult) -> None:

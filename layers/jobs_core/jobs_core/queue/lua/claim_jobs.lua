@@ -31,7 +31,8 @@ local lease_score = '-' .. deadline
 local oom = 0
 
 local function is_oom(reply)
-  return type(reply) == 'table' and reply.err ~= nil and string.find(reply.err, 'OOM', 1, true)
+  return type(reply) == 'table' and reply.err ~= nil
+    and (string.find(reply.err, 'OOM', 1, true) or string.find(reply.err, 'maxmemory', 1, true))
 end
 
 local function job_keys(ids)
@@ -57,6 +58,12 @@ end
 
 local function wants(jtype)
   return wanted == '' or string.find(wanted, '|' .. jtype .. '|', 1, true) ~= nil
+end
+
+-- The marker first: under full memory Redis refuses it (the script's first write), which
+-- is how a claim sees a full Redis; the claim goes on (its ZREM frees memory first).
+if ARGV[10] ~= '0' and is_oom(redis.pcall('SET', KEYS[3], token, 'PX', ARGV[10])) then
+  oom = 1
 end
 
 if resend then
@@ -127,15 +134,8 @@ local function fence(ids)
   end
 end
 
-local function hold_marker()
-  if ARGV[10] ~= '0' and is_oom(redis.pcall('SET', KEYS[3], token, 'PX', ARGV[10])) then
-    oom = 1
-  end
-end
-
 if #lease_m == 0 and #take_m == 0 then
   fence({})
-  hold_marker()
   return {0, 0, next_due, oom}
 end
 
@@ -217,7 +217,6 @@ for i, id in ipairs(ids) do
 end
 if #zadd > 0 then redis.call('ZADD', tl, unpack(zadd)) end
 fence(ids)
-hold_marker()
 
 local out = {reaped, buried, next_due, oom}
 for _, rec in ipairs(out_recs) do out[#out + 1] = rec end
