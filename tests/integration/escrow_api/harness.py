@@ -88,18 +88,9 @@ def call(name: str, **kwargs: Any) -> Reply:
 
 
 def authorize(server: StripeServer, intent_id: str) -> dict[str, Any]:
-    """The buyer confirms the payment in the browser (Stripe.js): the hold is placed.
-
-    The local Stripe server has no confirm endpoint; this sets what confirming would.
-    """
-    with server._lock:
-        intent = server._intents[intent_id]
-        intent.update(
-            status="requires_capture",
-            amount_capturable=intent["amount"],
-            latest_charge="ch_" + uuid.uuid4().hex[:24],
-        )
-        return dict(intent)
+    """The buyer confirms the payment in the browser (Stripe.js): the hold is placed."""
+    intent: dict[str, Any] = server.authorize(intent_id)
+    return intent
 
 
 def signed_webhook(

@@ -6,17 +6,25 @@ Endpoints (parameters already parsed from the SDK's form encoding):
   (``manual`` or ``automatic``), ``confirm``, ``payment_method``, ``metadata[...]``.
   Confirmed with a card it is ``requires_capture`` (manual) or ``succeeded``;
   the test card ``pm_card_chargeDeclined`` answers 402 ``card_declined``.
-* ``GET /v1/payment_intents/{id}``
+* ``GET /v1/payment_intents/{id}`` (``expand[]=latest_charge`` inlines the charge)
+* ``GET /v1/charges/{id}``: the intent's charge: ``amount_captured``, ``amount_refunded``,
+  ``disputed``, ``payment_method_details.card.capture_before`` (the capture deadline,
+  7 days after authorisation, 30 with an extended authorisation) and
+  ``payment_method_details.card.extended_authorization.status``.
+* ``GET /v1/refunds?payment_intent=pi_...``: the intent's refunds, newest first.
 * ``POST /v1/payment_intents/{id}/capture``: ``amount_to_capture``, ``metadata``;
   only from ``requires_capture``, else 400 ``payment_intent_unexpected_state``.
 * ``POST /v1/payment_intents/{id}/cancel``: from any state but ``succeeded``/``canceled``.
 * ``POST /v1/refunds``: ``payment_intent``, ``amount``, ``reason``, ``metadata``;
   of a ``succeeded`` intent, at most what is left (else 400
-  ``charge_already_refunded`` / ``amount_too_large``).
+  ``charge_already_refunded`` / ``amount_too_large``; a disputed charge: 400
+  ``charge_disputed``).
 
-Besides the API, what happens outside it: ``create_payment_intent`` seeds an intent
-directly, and ``authorize`` does what a buyer's browser does in real life (confirms an
-intent with a card, so a manual-capture intent becomes ``requires_capture``).
+Every change records the webhook event Stripe would send (``events``):
+``payment_intent.amount_capturable_updated``, ``payment_intent.succeeded``,
+``payment_intent.canceled``, ``charge.refunded``, ``charge.dispute.created`` and
+``charge.dispute.closed``. What happens outside the API (the buyer pays, an
+authorisation expires, a chargeback, a refund in the dashboard) is in ``outside.py``.
 """
 
 from __future__ import annotations
@@ -26,7 +34,10 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
+
+from .events import stripe_event
 
 _CANCELABLE = {
     "requires_payment_method",
@@ -36,6 +47,8 @@ _CANCELABLE = {
     "processing",
 }
 _AUTHORIZABLE = ("requires_payment_method", "requires_confirmation", "requires_action")
+AUTHORIZATION_WINDOW_S = 7 * 86_400  # most cards: an uncaptured authorisation lasts 7 days
+EXTENDED_WINDOW_S = 30 * 86_400  # with an extended authorisation
 
 
 class PaymentSimulationError(Exception):
@@ -103,56 +116,66 @@ class StripeApi:
         self._lock = threading.Lock()
         self._intents: dict[str, dict[str, Any]] = {}
         self._refunds: list[dict[str, Any]] = []
+        self._charges: dict[str, dict[str, Any]] = {}
+        self._disputes: dict[str, dict[str, Any]] = {}
+        self._events: list[dict[str, Any]] = []
+        self.clock: Callable[[], float] = time.time  # Stripe's clock (unix seconds)
 
-    # --- outside the API ------------------------------------------------------------
+    def _now(self) -> int:
+        return int(self.clock())
 
-    def create_payment_intent(
-        self, amount: int, currency: str = "usd", *, status: str = "requires_capture", **fields: Any
-    ) -> dict[str, Any]:
-        """Seed an intent directly (no HTTP, not recorded); returns a copy."""
-        with self._lock:
-            intent = self._new_intent(amount, currency.lower(), "manual", status, fields)
-            return copy.deepcopy(intent)
+    def _emit(self, event_type: str, obj: dict[str, Any]) -> None:
+        self._events.append(stripe_event(event_type, copy.deepcopy(obj), now=self._now()))
 
-    def payment_intent(self, intent_id: str) -> dict[str, Any]:
-        with self._lock:
-            return copy.deepcopy(self._intents[intent_id])
+    def _new_charge(
+        self, intent: dict[str, Any], *, extended: bool = False, charge_id: str | None = None
+    ) -> str:
+        """The charge of an authorised intent (with its capture deadline); returns its id."""
+        now = self._now()
+        captured = intent["status"] == "succeeded"
+        charge_id = charge_id or "ch_" + secrets.token_hex(12)
+        self._charges[charge_id] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_captured": intent["amount"] if captured else 0,
+            "amount_refunded": 0,
+            "captured": captured,
+            "refunded": False,
+            "disputed": False,
+            "currency": intent["currency"],
+            "payment_intent": intent["id"],
+            "status": "succeeded",
+            "metadata": dict(intent.get("metadata") or {}),
+            "created": now,
+            "payment_method_details": {
+                "type": "card",
+                "card": {
+                    "capture_before": now
+                    + (EXTENDED_WINDOW_S if extended else AUTHORIZATION_WINDOW_S),
+                    "extended_authorization": {"status": "enabled" if extended else "disabled"},
+                },
+            },
+        }
+        intent["latest_charge"] = charge_id
+        return charge_id
 
-    @property
-    def refunds(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(self._refunds)
+    def _charge(self, charge_id: str) -> dict[str, Any]:
+        charge = self._charges.get(charge_id)
+        if charge is None:
+            raise ApiError(
+                404, "invalid_request_error", f"No such charge: '{charge_id}'",
+                "resource_missing", "id",
+            )  # fmt: skip
+        return charge
 
-    def authorize(self, intent_id: str, payment_method: str = "pm_card_visa") -> Any:
-        """Confirm ``intent_id`` with a card, as the buyer's browser would."""
-        with self._lock:
-            intent = self._intents.get(intent_id)
-            if intent is None:
-                raise PaymentSimulationError(f"no such payment intent {intent_id!r}")
-            if intent["status"] in _AUTHORIZABLE:
-                manual = intent.get("capture_method") == "manual"
-                intent.update(
-                    status="requires_capture" if manual else "succeeded",
-                    amount_capturable=intent["amount"] if manual else 0,
-                    amount_received=0 if manual else intent["amount"],
-                    payment_method=payment_method,
-                    latest_charge="ch_" + secrets.token_hex(12),
-                )
-            elif intent["status"] != "requires_capture":
-                raise PaymentSimulationError(
-                    f"payment intent {intent_id} is {intent['status']}: nothing to authorise"
-                )
-            return copy.deepcopy(intent)
-
-    def find_intent(self, escrow_id: str) -> str | None:
-        """The id of the newest intent whose metadata names ``escrow_id``."""
-        with self._lock:
-            found = [
-                i
-                for i in self._intents.values()
-                if (i.get("metadata") or {}).get("escrow_id") == escrow_id
-            ]
-        return max(found, key=lambda i: i["created"])["id"] if found else None
+    def _charge_of(self, intent: dict[str, Any]) -> dict[str, Any] | None:
+        charge_id = intent.get("latest_charge")
+        if not charge_id:
+            return None
+        if charge_id not in self._charges:  # an intent given a bare charge id from outside
+            self._new_charge(intent, charge_id=charge_id)
+        return self._charges[charge_id]
 
     # --- the API (called under _lock) -----------------------------------------------
 
@@ -171,14 +194,15 @@ class StripeApi:
             "capture_method": capture_method,
             "status": status,
             "metadata": {},
-            "latest_charge": "ch_" + secrets.token_hex(12)
-            if status in ("requires_capture", "succeeded")
-            else None,
-            "created": int(time.time()),
+            "latest_charge": None,
+            "cancellation_reason": None,
+            "created": self._now(),
             "livemode": False,
             **extra,
         }
         self._intents[intent_id] = intent
+        if status in ("requires_capture", "succeeded") and not intent["latest_charge"]:
+            self._new_charge(intent)
         return intent
 
     def _intent(self, intent_id: str) -> dict[str, Any]:
@@ -198,12 +222,17 @@ class StripeApi:
             return self._create_intent(params)
         if method == "POST" and path == "/v1/refunds":
             return self._create_refund(params)
+        if method == "GET" and path == "/v1/refunds":
+            return self._list_refunds(params)
+        charge = re.fullmatch(r"/v1/charges/([^/]+)", path)
+        if method == "GET" and charge:
+            return self._charge(charge.group(1))
         match = re.fullmatch(r"/v1/payment_intents/([^/]+)(/capture|/cancel)?", path)
         if match:
             intent = self._intent(match.group(1))
             action = match.group(2)
             if method == "GET" and action is None:
-                return intent
+                return self._expanded(intent, params)
             if method == "POST" and action == "/capture":
                 return self._capture(intent, params)
             if method == "POST" and action == "/cancel":
@@ -237,6 +266,8 @@ class StripeApi:
             status = "requires_payment_method"
         intent = self._new_intent(amount, currency.lower(), capture_method, status, {})
         intent["metadata"] = dict(params.get("metadata") or {})
+        if params.get("payment_method_options"):
+            intent["payment_method_options"] = params["payment_method_options"]
         if payment_method:
             intent["payment_method"] = payment_method
         return intent
@@ -262,6 +293,10 @@ class StripeApi:
             )
         intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
         intent["metadata"].update(params.get("metadata") or {})
+        charge = self._charge_of(intent)
+        if charge is not None:
+            charge.update(captured=True, amount_captured=amount)
+        self._emit("payment_intent.succeeded", intent)
         return intent
 
     def _cancel(self, intent: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -278,6 +313,7 @@ class StripeApi:
             amount_capturable=0,
             cancellation_reason=params.get("cancellation_reason"),
         )
+        self._emit("payment_intent.canceled", intent)
         return intent
 
     def _create_refund(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -299,6 +335,14 @@ class StripeApi:
                 "charge_not_refundable"
                 if intent["status"] != "canceled"
                 else "payment_intent_unexpected_state",
+            )
+        charge = self._charge_of(intent)
+        if charge is not None and self._open_dispute_on(charge["id"]):
+            raise ApiError(
+                400,
+                "invalid_request_error",
+                f"Charge {charge['id']} has been charged back; it cannot be refunded.",
+                "charge_disputed",
             )
         left = intent["amount_received"] - intent["amount_refunded"]
         if left <= 0:
@@ -328,7 +372,39 @@ class StripeApi:
             "status": "succeeded",
             "reason": params.get("reason"),
             "metadata": dict(params.get("metadata") or {}),
-            "created": int(time.time()),
+            "created": self._now(),
         }
         self._refunds.append(refund)
+        if charge is not None:
+            charge["amount_refunded"] = intent["amount_refunded"]
+            charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
+            self._emit("charge.refunded", charge)
         return refund
+
+    def _open_dispute_on(self, charge_id: str) -> bool:
+        closed = ("won", "lost", "warning_closed")
+        return any(
+            d["charge"] == charge_id and d["status"] not in closed for d in self._disputes.values()
+        )
+
+    def _list_refunds(self, params: dict[str, Any]) -> dict[str, Any]:
+        intent_id = params.get("payment_intent")
+        data = [
+            r for r in reversed(self._refunds) if not intent_id or r["payment_intent"] == intent_id
+        ]
+        limit = _int(params, "limit") or 10
+        return {
+            "object": "list",
+            "data": data[:limit],
+            "has_more": len(data) > limit,
+            "url": "/v1/refunds",
+        }
+
+    def _expanded(self, intent: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        expand = params.get("expand") or []
+        if "latest_charge" not in expand:
+            return intent
+        view = copy.deepcopy(intent)
+        charge = self._charge_of(intent)
+        view["latest_charge"] = copy.deepcopy(charge) if charge is not None else None
+        return view

@@ -16,9 +16,17 @@ import hmac
 import json
 import secrets
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+R = TypeVar("R")
 
 PAYMENT_AUTHORIZED = "payment_intent.amount_capturable_updated"
+PAYMENT_CAPTURED = "payment_intent.succeeded"
+PAYMENT_CANCELED = "payment_intent.canceled"
+CHARGE_REFUNDED = "charge.refunded"
+DISPUTE_CREATED = "charge.dispute.created"
+DISPUTE_CLOSED = "charge.dispute.closed"
 API_VERSION = "2025-03-31.basil"
 
 
@@ -53,3 +61,22 @@ def signed_event(event: dict[str, Any], secret: str) -> tuple[bytes, dict[str, s
         "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
         "Stripe-Signature": stripe_signature(body, secret),
     }
+
+
+def deliver(
+    events: Sequence[dict[str, Any]],
+    post: Callable[[bytes, dict[str, str]], R],
+    secret: str,
+    *,
+    times: int = 1,
+    reverse: bool = False,
+) -> list[R]:
+    """POST each event ``times`` times (Stripe retries), signed; ``reverse`` delivers the
+    newest first (Stripe does not promise order). Returns what ``post`` answered."""
+    ordered = list(reversed(events)) if reverse else list(events)
+    answers: list[R] = []
+    for _ in range(times):
+        for event in ordered:
+            body, headers = signed_event(event, secret)
+            answers.append(post(body, headers))
+    return answers

@@ -45,6 +45,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,7 +53,8 @@ from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from .api import ApiError, StripeApi
+from .api import ApiError
+from .outside import StripeOutside
 
 __all__ = ["FaultKind", "RecordedRequest", "StripeServer"]
 
@@ -126,7 +128,7 @@ def _parse_form(body: str) -> dict[str, Any]:
     return out
 
 
-class StripeServer(StripeApi):
+class StripeServer(StripeOutside):
     """See the module docstring. Use as a context manager, or ``start()`` / ``stop()``."""
 
     def __init__(self, api_key: str = "sk_test_local", host: str = "127.0.0.1") -> None:
@@ -189,9 +191,13 @@ class StripeServer(StripeApi):
         with self._lock:
             self._intents.clear()
             self._refunds.clear()
+            self._charges.clear()
+            self._disputes.clear()
+            self._events.clear()
             self._idempotent.clear()
             self._faults.clear()
             self._requests.clear()
+            self.clock = time.time
 
     def fail_next(self, n: int, kind: FaultKind) -> None:
         """Make the next ``n`` requests fail with ``kind`` (see the module docstring)."""
