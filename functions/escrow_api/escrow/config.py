@@ -18,6 +18,11 @@ variable                       meaning
 ``JOB_PROCESSOR_FUNCTION_NAME``  the processor to kick (``jobs_core.kick``)
 ``ESCROW_LOCAL_MODE``          ``1``: allow ``http://localhost`` partner webhook URLs
 ``ESCROW_ROLES_CLAIM``         the one JWT claim roles are read from (``cognito:groups``)
+``ESCROW_ADMIN_EMAIL``         who hears of chargebacks and capture deadlines (optional)
+``ESCROW_AUTH_WARNING_S``      how long before the capture deadline the buyer and the
+                               admin are warned (default 172800: two days)
+``ESCROW_RECONCILE_DAYS``      the reconciler also checks escrows closed this many days
+                               ago or less (default 3)
 ``AWS_ENDPOINT_URL_DYNAMODB``  (boto3's own) a local DynamoDB
 =============================  =========================================================
 """
@@ -38,6 +43,9 @@ ENV_STRIPE_BASE = "STRIPE_API_BASE"
 ENV_STRIPE_TIMEOUT = "STRIPE_TIMEOUT_S"
 ENV_LOCAL_MODE = "ESCROW_LOCAL_MODE"
 ENV_ROLES_CLAIM = "ESCROW_ROLES_CLAIM"
+ENV_ADMIN_EMAIL = "ESCROW_ADMIN_EMAIL"
+ENV_AUTH_WARNING = "ESCROW_AUTH_WARNING_S"
+ENV_RECONCILE_DAYS = "ESCROW_RECONCILE_DAYS"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
@@ -53,6 +61,9 @@ class ApiConfig:
     stripe_timeout_s: float = 4.0
     local_mode: bool = False
     roles_claim: str = DEFAULT_ROLES_CLAIM
+    admin_email: str | None = None
+    authorization_warning_s: float = 48 * 3600.0
+    reconcile_days: float = 3.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ApiConfig:
@@ -61,10 +72,17 @@ class ApiConfig:
         table = environ.get(ENV_TABLE, "").strip()
         if not table:
             raise ConfigurationError(f"{ENV_TABLE} is not set")
-        try:
-            timeout = float(environ.get(ENV_STRIPE_TIMEOUT) or 4.0)
-        except ValueError as exc:
-            raise ConfigurationError(f"{ENV_STRIPE_TIMEOUT}: {exc}") from exc
+
+        def number(name: str, default: float) -> float:
+            try:
+                value = float(environ.get(name) or default)
+            except ValueError as exc:
+                raise ConfigurationError(f"{name}: {exc}") from exc
+            if value < 0:
+                raise ConfigurationError(f"{name} must not be negative")
+            return value
+
+        timeout = number(ENV_STRIPE_TIMEOUT, 4.0)
         return cls(
             table_name=table,
             stripe_api_key=environ.get(ENV_STRIPE_KEY) or None,
@@ -75,4 +93,7 @@ class ApiConfig:
             stripe_timeout_s=timeout,
             local_mode=environ.get(ENV_LOCAL_MODE, "").strip().lower() in _TRUE,
             roles_claim=environ.get(ENV_ROLES_CLAIM, "").strip() or DEFAULT_ROLES_CLAIM,
+            admin_email=environ.get(ENV_ADMIN_EMAIL, "").strip() or None,
+            authorization_warning_s=number(ENV_AUTH_WARNING, 48 * 3600.0),
+            reconcile_days=number(ENV_RECONCILE_DAYS, 3.0),
         )

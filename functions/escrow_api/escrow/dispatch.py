@@ -35,7 +35,8 @@ def enqueue(
     if not entries:
         return None
     try:
-        result = queue.enqueue_batch([e.spec() for e in entries], read_marker=True)
+        now = queue.now_ms()
+        result = queue.enqueue_batch([e.spec(now) for e in entries], read_marker=True)
     except BackendError as exc:
         logger.warning(
             "queue unreachable; the outbox keeps the jobs for the sweep",

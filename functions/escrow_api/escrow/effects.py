@@ -10,21 +10,42 @@ release       send_release_email (seller), webhook, audit_log_created
 refund        send_refund_email (buyer), webhook, audit_log_created
 dispute       send_dispute_email (both parties), webhook, audit_log_created
 resolve_*     notify_dispute_resolved (both parties + partner webhook), audit_log_created
+expire        send_payment_notice_email (both parties), webhook, audit_log_created
+chargeback    send_payment_notice_email (admin), webhook, audit_log_created
+facts         chargeback (on a captured escrow), chargeback_closed: a notice to the
+              admin; stripe_refund, stripe_capture, authorization: audit_log_created
 ============  ========================================================================
 
+``fund`` with a known capture deadline also writes a *delayed* notice to the buyer and
+the admin, due ``warn_before_ms`` before the deadline (the worker skips it when the
+payment was captured or cancelled meanwhile).
+
 Every state is entered at most once per escrow (the machine has no cycles), so the
-dedupe key ``escrow-<id>-<event>-<job type>`` names one effect of one escrow for good.
+dedupe key ``escrow-<id>-<event>-<job type>`` names one effect of one escrow for good;
+a fact can happen more than once (two dashboard refunds), so its event is named with
+the escrow's version (``stripe_refund-v7``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from jobs_core import JobType
 
 from .models import Escrow, iso
 from .outbox import OutboxEntry, make_entry
-from .state import TRANSITIONS, Action, EscrowState
+from .state import FACTS, TRANSITIONS, Action, EscrowState
+
+
+@dataclass(frozen=True, slots=True)
+class Notices:
+    """Who hears of Stripe's news, and when the capture-deadline reminder is due."""
+
+    admin_email: str | None = None
+    warn_before_ms: int = 48 * 3_600_000
+    chargeback: bool = False  # a chargeback was opened by this change (a fact or a move)
+    chargeback_outcome: str | None = None
 
 
 def side_effects(
@@ -36,9 +57,17 @@ def side_effects(
     now_ms: int,
     request_id: str | None,
     reason: str | None = None,
+    notices: Notices | None = None,
 ) -> list[OutboxEntry]:
-    event = "created" if action is Action.CREATE else TRANSITIONS[action].event
+    if action is Action.CREATE:
+        event = "created"
+    elif action in FACTS or (action is Action.CHARGEBACK and after.state == before):
+        event = f"{action.value}-v{after.version}"
+    else:
+        event = TRANSITIONS[action].event
     e = after
+    notes = notices or Notices()
+    due_ms: dict[JobType, int] = {}
     money: dict[str, Any] = {
         "transaction_id": e.escrow_id,
         "amount": e.amount,
@@ -100,7 +129,13 @@ def side_effects(
             )
         )
 
-    partner_webhook = action not in (
+    notice = _notice(action, e, notes)
+    if notice is not None:
+        jobs.append((JobType.SEND_PAYMENT_NOTICE_EMAIL, {**money, **notice}))
+        if notice["notice"] == "authorization_expiring" and e.capture_before_ms:
+            due_ms[JobType.SEND_PAYMENT_NOTICE_EMAIL] = e.capture_before_ms - notes.warn_before_ms
+
+    partner_webhook = before != e.state and action not in (
         Action.CREATE,
         Action.RESOLVE_RELEASE,  # notify_dispute_resolved sends the partner webhook itself
         Action.RESOLVE_REFUND,
@@ -142,6 +177,32 @@ def side_effects(
             event=event,
             now_ms=now_ms,
             correlation_id=request_id,
+            due_ms=due_ms.get(job_type),
         )
         for job_type, payload in jobs
     ]
+
+
+def _notice(action: Action, e: Escrow, notes: Notices) -> dict[str, Any] | None:
+    """The payment notice this change sends, as a payload fragment, or None."""
+    buyer = {"role": "buyer", "email": e.buyer.email}
+    seller = {"role": "seller", "email": e.seller.email}
+    admin = [{"role": "admin", "email": notes.admin_email}] if notes.admin_email else []
+    if action is Action.FUND and e.capture_before_ms:
+        return {
+            "notice": "authorization_expiring",
+            "recipients": [buyer, *admin],
+            "payment_intent_id": e.payment_intent_id,
+            "deadline": iso(e.capture_before_ms),
+        }
+    if action is Action.EXPIRE:
+        return {"notice": "authorization_expired", "recipients": [buyer, seller]}
+    if notes.chargeback and admin:
+        return {"notice": "chargeback_opened", "recipients": admin}
+    if action is Action.CHARGEBACK_CLOSED and admin:
+        return {
+            "notice": "chargeback_closed",
+            "recipients": admin,
+            "outcome": notes.chargeback_outcome,
+        }
+    return None

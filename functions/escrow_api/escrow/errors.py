@@ -69,6 +69,12 @@ class RequestInProgressError(ApiError):
     code = "request_in_progress"
 
 
+class AuthorizationExpiredError(InvalidStateError):
+    """409: the card authorisation lapsed at Stripe; the payment can no longer be captured."""
+
+    code = "authorization_expired"
+
+
 class PayloadTooLargeError(ApiError):
     status = 413
     code = "payload_too_large"
@@ -93,3 +99,10 @@ class PaymentProviderError(ApiError):
 
     status = 502
     code = "payment_provider_error"
+
+
+class RetryLaterError(ApiError):
+    """503: not now (an escrow with a Stripe call in flight); Stripe delivers the event again."""
+
+    status = 503
+    code = "retry_later"

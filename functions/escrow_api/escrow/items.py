@@ -78,6 +78,14 @@ def escrow_to_item(e: Escrow) -> dict[str, Any]:
         "stripe_action": e.stripe_action,
         "dispute_reason": e.dispute_reason,
         "resolution_note": e.resolution_note,
+        # Money as Stripe reports it (minor units), and the authorisation and chargeback.
+        "captured_amount": e.captured_amount,
+        "refunded_amount": e.refunded_amount,
+        "capture_before_ms": e.capture_before_ms,
+        "extended_authorization": e.extended_authorization,
+        "chargeback_id": e.chargeback_id,
+        "chargeback_status": e.chargeback_status,
+        "chargeback_amount": e.chargeback_amount,
     }
 
 
@@ -105,6 +113,13 @@ def escrow_from_item(item: Mapping[str, Any]) -> Escrow:
         stripe_action=item.get("stripe_action"),
         dispute_reason=item.get("dispute_reason"),
         resolution_note=item.get("resolution_note"),
+        captured_amount=int(item.get("captured_amount") or 0),
+        refunded_amount=int(item.get("refunded_amount") or 0),
+        capture_before_ms=_opt_int(item.get("capture_before_ms")),
+        extended_authorization=item.get("extended_authorization"),
+        chargeback_id=item.get("chargeback_id"),
+        chargeback_status=item.get("chargeback_status"),
+        chargeback_amount=_opt_int(item.get("chargeback_amount")),
     )
 
 
@@ -153,6 +168,7 @@ def outbox_to_item(e: OutboxEntry) -> dict[str, Any]:
         "escrow_id": e.escrow_id,
         "created_ms": e.created_ms,
         "correlation_id": e.correlation_id,
+        "due_ms": e.due_ms,
     }
 
 
@@ -164,6 +180,7 @@ def outbox_from_item(item: Mapping[str, Any]) -> OutboxEntry:
         escrow_id=item["escrow_id"],
         created_ms=int(item["created_ms"]),
         correlation_id=item.get("correlation_id"),
+        due_ms=_opt_int(item.get("due_ms")),
     )
 
 

@@ -33,6 +33,7 @@ from .errors import BadRequestError, PayloadTooLargeError
 from .state import Action, EscrowState
 
 MAX_BODY_BYTES = 16 * 1024
+CLOSED_CHARGEBACK = frozenset({"won", "lost", "warning_closed", "prevented"})
 
 # ISO 4217 codes accepted for escrows (all settle through Stripe).
 CURRENCIES = frozenset(
@@ -217,6 +218,18 @@ class Escrow:
     stripe_action: str | None = None  # captured | authorization_cancelled | refunded
     dispute_reason: str | None = None
     resolution_note: str | None = None
+    # Money as Stripe reports it: captured and refunded so far (refunded <= captured).
+    captured_amount: int = 0
+    refunded_amount: int = 0
+    capture_before_ms: int | None = None  # Stripe's capture deadline of the authorisation
+    extended_authorization: bool | None = None
+    chargeback_id: str | None = None  # a chargeback (Stripe dispute) on the charge
+    chargeback_status: str | None = None  # needs_response ... won | lost
+    chargeback_amount: int | None = None
+
+    @property
+    def chargeback_open(self) -> bool:
+        return self.chargeback_id is not None and self.chargeback_status not in CLOSED_CHARGEBACK
 
     def evolve(self, **changes: Any) -> Escrow:
         return replace(self, **changes)
@@ -264,8 +277,18 @@ def escrow_view(escrow: Escrow) -> dict[str, Any]:
         "stripeAction": escrow.stripe_action,
         "disputeReason": escrow.dispute_reason,
         "resolutionNote": escrow.resolution_note,
+        "captureBefore": iso(escrow.capture_before_ms) if escrow.capture_before_ms else None,
+        "extendedAuthorization": escrow.extended_authorization,
     }
     view.update({k: v for k, v in optional.items() if v is not None})
+    view["capturedAmount"] = escrow.captured_amount
+    view["refundedAmount"] = escrow.refunded_amount
+    if escrow.chargeback_id:
+        view["chargeback"] = {
+            "id": escrow.chargeback_id,
+            "status": escrow.chargeback_status,
+            "amount": escrow.chargeback_amount,
+        }
     return view
 
 

@@ -35,6 +35,7 @@ OUTBOX_SHARDS = 4  # outbox partitions; the sweep reads each (few, so each stays
 SWEEP_MIN_AGE_S = 30.0  # leave fresh entries to the request that wrote them
 SWEEP_LIMIT = 500
 ENQUEUE_CHUNK = 100
+MAX_DELAY_S = 30 * 86_400  # the queue's longest delay
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class OutboxEntry:
     escrow_id: str
     created_ms: int
     correlation_id: str | None = None
+    due_ms: int | None = None  # run no earlier than this (a reminder before a deadline)
 
     @property
     def shard(self) -> int:
@@ -56,10 +58,12 @@ class OutboxEntry:
     def sort_key(self) -> str:
         return f"{self.created_ms:013d}#{self.dedupe_key}"
 
-    def spec(self) -> JobSpec:
+    def spec(self, now_ms: int) -> JobSpec:
         options: dict[str, Any] = {"dedupe_key": self.dedupe_key}
         if self.correlation_id:
             options["correlation_id"] = self.correlation_id[:128]
+        if self.due_ms is not None and self.due_ms > now_ms:
+            options["delay_s"] = min((self.due_ms - now_ms) / 1000, MAX_DELAY_S)
         return (self.job_type, dict(self.payload), options)
 
 
@@ -80,6 +84,7 @@ def make_entry(
     event: str,
     now_ms: int,
     correlation_id: str | None,
+    due_ms: int | None = None,
 ) -> OutboxEntry:
     """Validate ``payload`` now, so the outbox never holds a job the queue would refuse."""
     model = PAYLOAD_MODELS[job_type].model_validate(dict(payload))
@@ -90,6 +95,7 @@ def make_entry(
         escrow_id=escrow_id,
         created_ms=now_ms,
         correlation_id=correlation_id,
+        due_ms=due_ms,
     )
 
 
@@ -140,9 +146,9 @@ def sweep_outbox(
     for start in range(0, len(entries), ENQUEUE_CHUNK):
         chunk = entries[start : start + ENQUEUE_CHUNK]
         try:
-            queue.enqueue_batch([e.spec() for e in chunk])
+            queue.enqueue_batch([e.spec(now) for e in chunk])
         except InvalidJobError:
-            chunk, refused = _enqueue_one_by_one(queue, chunk)
+            chunk, refused = _enqueue_one_by_one(queue, chunk, now)
             invalid += refused
         except BackendError as exc:
             redis_error = str(exc)
@@ -159,13 +165,13 @@ def sweep_outbox(
 
 
 def _enqueue_one_by_one(
-    queue: JobQueue, chunk: Sequence[OutboxEntry]
+    queue: JobQueue, chunk: Sequence[OutboxEntry], now_ms: int
 ) -> tuple[list[OutboxEntry], int]:
     done: list[OutboxEntry] = []
     refused = 0
     for entry in chunk:
         try:
-            queue.enqueue_batch([entry.spec()])
+            queue.enqueue_batch([entry.spec(now_ms)])
             done.append(entry)
         except InvalidJobError:
             refused += 1

@@ -13,13 +13,12 @@ import hashlib
 import time
 from base64 import b32encode
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from jobs_core import JobQueue, Resolver, logger
 
-from . import auth, history, idempotency, transitions
+from . import auth, history, idempotency, stripe_events, transitions
 from .dispatch import Kick, after_commit, processor_kicker
-from .effects import side_effects
+from .effects import Notices, side_effects
 from .errors import BadRequestError, ForbiddenError, IdempotencyKeyReusedError
 from .messages import ApiRequest, ApiResponse
 from .models import (
@@ -33,10 +32,9 @@ from .models import (
     ResolveRequest,
     escrow_view,
     parse_body,
-    plausible_escrow_id,
 )
 from .outbox import OutboxEntry
-from .state import Action, EscrowState, IllegalTransitionError, plan
+from .state import Action, EscrowState
 from .store import EscrowStore, TransactionConflictError
 from .stripe_gateway import (
     PaymentGateway,
@@ -70,6 +68,7 @@ class EscrowService:
         claim_timeout_s: float = CLAIM_TIMEOUT_S,
         roles_claim: str = auth.DEFAULT_ROLES_CLAIM,
         webhook_resolver: Resolver | None = None,
+        notices: Notices | None = None,
     ) -> None:
         self.store = store
         self.gateway = gateway
@@ -81,6 +80,7 @@ class EscrowService:
         self.roles_claim = roles_claim
         # Resolves a partner's webhook host at registration (the system resolver by default).
         self.webhook_resolver = webhook_resolver
+        self.notices = notices or Notices()  # the admin's address, the reminder's lead time
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> EscrowService:
@@ -109,6 +109,10 @@ class EscrowService:
             kick=processor_kicker(environ),
             allow_http_localhost=config.local_mode,
             roles_claim=config.roles_claim,
+            notices=Notices(
+                admin_email=config.admin_email,
+                warn_before_ms=int(config.authorization_warning_s * 1000),
+            ),
         )
 
     def now_ms(self) -> int:
@@ -231,66 +235,10 @@ class EscrowService:
             event = self.gateway.construct_event(req.body, req.headers.get("stripe-signature"))
         except WebhookSignatureError as exc:
             raise BadRequestError(f"webhook rejected: {exc}", field="Stripe-Signature") from None
-        actions = {
-            "payment_intent.amount_capturable_updated": Action.FUND,
-            "payment_intent.canceled": Action.CANCEL,
-        }
-        action = actions.get(event.type)
-        if action is None:
-            return _webhook_ack(event.id, ignored="event type not handled")
-        metadata = event.object.get("metadata") or {}
-        escrow_id = metadata.get("escrow_id") if isinstance(metadata, Mapping) else None
-        if not isinstance(escrow_id, str) or not plausible_escrow_id(escrow_id):
-            return _webhook_ack(event.id, ignored="not an escrow payment")
-        escrow = self.store.get_escrow(escrow_id)
-        if escrow is None or escrow.payment_intent_id != event.object.get("id"):
-            logger.warning("stripe event for an unknown escrow", extra={"event_id": event.id})
-            return _webhook_ack(event.id, ignored="unknown escrow")
-        if action is Action.FUND and not _covers(event.object, escrow):
-            logger.error("authorised amount differs from the escrow", extra={"event": event.id})
-            return _webhook_ack(event.id, ignored="amount or currency mismatch")
-        try:
-            transition = plan(action, escrow.state)
-        except IllegalTransitionError:
-            return _webhook_ack(event.id, ignored=f"escrow is {escrow.state}")
-        now = self.now_ms()
-        new = escrow.evolve(state=transition.target, version=escrow.version + 1, updated_ms=now)
-        outbox = side_effects(
-            action, escrow.state, new, actor="stripe", now_ms=now, request_id=event.id
-        )
-        try:
-            self.store.write(
-                new,
-                expected=escrow,
-                history=history.row(new, action, escrow.state, "stripe", now, event.id),
-                outbox=outbox,
-                stripe_event=(event.id, event.type),
-                now_ms=now,
-            )
-        except TransactionConflictError as exc:
-            return _webhook_ack(
-                event.id,
-                ignored="duplicate event" if "event" in exc.failed else "escrow changed meanwhile",
-            )
-        self.dispatch(outbox)
-        return ApiResponse(
-            200,
-            {"received": True, "eventId": event.id, "escrowId": escrow_id, "state": new.state},
-        )
+        return stripe_events.apply_event(self, event)
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _webhook_ack(event_id: str, *, ignored: str) -> ApiResponse:
-    return ApiResponse(200, {"received": True, "eventId": event_id, "ignored": ignored})
-
-
-def _covers(intent: Mapping[str, Any], escrow: Escrow) -> bool:
-    capturable = intent.get("amount_capturable")
-    currency = str(intent.get("currency") or "").upper()
-    amount_ok = capturable is None or int(capturable) >= escrow.amount
-    return amount_ok and (not currency or currency == escrow.currency)
 
 
 def _new_escrow_id() -> str:

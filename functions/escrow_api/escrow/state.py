@@ -4,10 +4,19 @@ Final and resting states::
 
     pending ──fund──▶ funded ──release──▶ released
        │                │ ╲──refund───▶ refunded
-       cancel           dispute
+       cancel           dispute / chargeback
        ▼                ▼
     cancelled        disputed ──resolve_release──▶ released
-                        ╲──────refund / resolve_refund──▶ refunded
+                        ╲──────resolve_refund──▶ refunded
+    funded, disputed ──expire (Stripe cancelled the authorisation)──▶ expired
+
+``fund``, ``cancel``, ``expire`` and ``chargeback`` come from Stripe's verified webhook
+events, applied as Stripe's current state says (``stripe_events``); the rest are API
+routes. A disputed escrow is frozen: only an admin's ``resolve_*`` moves it (or Stripe
+ending the authorisation, since the held money is then gone whatever we decide).
+Released, refunded, cancelled and expired are terminal. Facts that do not move the
+state (a refund made in Stripe's dashboard, a chargeback on a captured payment and its
+outcome) are recorded on the escrow with their own history rows (``FACTS``).
 
 An action that moves money at Stripe first *claims* the escrow by moving it to an
 intermediate state (``releasing`` or ``refunding``) with a version check, then calls
@@ -34,6 +43,7 @@ class EscrowState(StrEnum):
     REFUNDED = "refunded"
     DISPUTED = "disputed"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"  # Stripe cancelled the uncaptured authorisation (expiry, dashboard)
 
 
 class Action(StrEnum):
@@ -45,6 +55,18 @@ class Action(StrEnum):
     DISPUTE = "dispute"  # buyer
     RESOLVE_RELEASE = "resolve_release"  # admin
     RESOLVE_REFUND = "resolve_refund"  # admin
+    EXPIRE = "expire"  # Stripe webhook: the authorisation of a funded escrow was cancelled
+    CHARGEBACK = "chargeback"  # Stripe webhook: the cardholder disputed the charge
+    # Facts from Stripe that do not move the state (history rows only):
+    STRIPE_REFUND = "stripe_refund"  # a refund made outside the API (dashboard, operator job)
+    STRIPE_CAPTURE = "stripe_capture"  # a capture made outside the API
+    CHARGEBACK_CLOSED = "chargeback_closed"  # the chargeback's outcome (won, lost)
+    AUTHORIZATION = "authorization"  # the capture deadline learnt after funding
+
+
+FACTS = frozenset(
+    {Action.STRIPE_REFUND, Action.STRIPE_CAPTURE, Action.CHARGEBACK_CLOSED, Action.AUTHORIZATION}
+)
 
 
 class StripeOp(StrEnum):
@@ -83,14 +105,11 @@ TRANSITIONS: dict[Action, Transition] = {
         _t(Action.FUND, {S.PENDING}, S.FUNDED),
         _t(Action.CANCEL, {S.PENDING}, S.CANCELLED),
         _t(Action.RELEASE, {S.FUNDED}, S.RELEASED, S.RELEASING, StripeOp.CAPTURE),
-        _t(
-            Action.REFUND,
-            {S.FUNDED, S.DISPUTED},
-            S.REFUNDED,
-            S.REFUNDING,
-            StripeOp.CANCEL_OR_REFUND,
-        ),
+        # A disputed escrow is frozen: refunds go through resolve_refund (an admin).
+        _t(Action.REFUND, {S.FUNDED}, S.REFUNDED, S.REFUNDING, StripeOp.CANCEL_OR_REFUND),
         _t(Action.DISPUTE, {S.FUNDED}, S.DISPUTED),
+        _t(Action.CHARGEBACK, {S.FUNDED}, S.DISPUTED),
+        _t(Action.EXPIRE, {S.FUNDED, S.DISPUTED}, S.EXPIRED),
         _t(Action.RESOLVE_RELEASE, {S.DISPUTED}, S.RELEASED, S.RELEASING, StripeOp.CAPTURE),
         _t(
             Action.RESOLVE_REFUND,
@@ -102,7 +121,7 @@ TRANSITIONS: dict[Action, Transition] = {
     )
 }
 
-FINAL_STATES = frozenset({S.RELEASED, S.REFUNDED, S.CANCELLED})
+FINAL_STATES = frozenset({S.RELEASED, S.REFUNDED, S.CANCELLED, S.EXPIRED})
 CLAIMED_STATES = frozenset({S.RELEASING, S.REFUNDING})
 
 

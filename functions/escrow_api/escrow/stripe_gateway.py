@@ -37,6 +37,25 @@ class PaymentIntentInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class PaymentSnapshot:
+    """A PaymentIntent and its latest charge as Stripe has them now (the truth for money)."""
+
+    id: str
+    status: str  # requires_payment_method ... requires_capture | succeeded | canceled
+    amount: int
+    currency: str  # upper case
+    amount_capturable: int
+    captured: int  # the charge's amount_captured
+    refunded: int  # the charge's amount_refunded
+    escrow_id: str | None  # metadata.escrow_id
+    capture_before_ms: int | None = None  # payment_method_details.card.capture_before
+    extended_authorization: bool | None = None
+    cancellation_reason: str | None = None
+    charge_id: str | None = None
+    disputed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookEvent:
     id: str
     type: str
@@ -54,8 +73,10 @@ class PaymentGatewayError(Exception):
         request_id: str | None = None,
         idempotency_conflict: bool = False,
         in_progress: bool = False,
+        intent_status: str | None = None,
     ) -> None:
         self.message = message
+        self.intent_status = intent_status  # when known: the PaymentIntent's status now
         self.code = code
         self.request_id = request_id
         self.idempotency_conflict = idempotency_conflict
@@ -86,6 +107,10 @@ class PaymentGateway(Protocol):
 
     def cancel_or_refund(self, payment_intent_id: str, *, escrow_id: str) -> str:
         """Give the buyer their money back: ``authorization_cancelled`` or ``refunded``."""
+        ...
+
+    def snapshot(self, payment_intent_id: str) -> PaymentSnapshot:
+        """The intent and its latest charge, read from Stripe (one request)."""
         ...
 
     def construct_event(self, payload: bytes, signature: str | None) -> WebhookEvent: ...
@@ -156,6 +181,8 @@ class StripeGateway:
             "currency": currency.lower(),
             "capture_method": "manual",
             "metadata": {"escrow_id": escrow_id},
+            # A longer capture window (up to 30 days) on the cards whose issuer allows it.
+            "payment_method_options": {"card": {"request_extended_authorization": "if_available"}},
         }
         if description:
             params["description"] = description
@@ -177,9 +204,12 @@ class StripeGateway:
                 )
         except PaymentGatewayError as exc:
             # Captured already (e.g. by an earlier attempt whose answer was lost)?
-            unexpected = exc.code == "payment_intent_unexpected_state"
-            if unexpected and self._status(payment_intent_id) == "succeeded":
+            if exc.code != "payment_intent_unexpected_state":
+                raise
+            status = self._status(payment_intent_id)
+            if status == "succeeded":
                 return "captured"
+            exc.intent_status = status  # canceled: the authorisation expired
             raise
         return "captured"
 
@@ -201,14 +231,34 @@ class StripeGateway:
                 return "authorization_cancelled"
             if status != "succeeded":
                 raise
-            # Captured already: the money left the buyer, so refund it.
+            # Captured already: the money left the buyer, so refund it, once: a refund made
+            # for this operation (read back from Stripe) is never made again.
+            operation = idempotency_key(escrow_id, "refund")
+            with _translated("read the payment's refunds"):
+                refunds = client.v1.refunds.list(
+                    params={"payment_intent": payment_intent_id, "limit": 100}
+                )
+                for refund in refunds.auto_paging_iter():
+                    metadata = refund.to_dict().get("metadata") or {}
+                    if metadata.get("operation_id") == operation:
+                        return "refunded"
             with _translated("refund the payment"):
                 client.v1.refunds.create(
-                    params={"payment_intent": payment_intent_id},
-                    options={"idempotency_key": idempotency_key(escrow_id, "refund")},
+                    params={
+                        "payment_intent": payment_intent_id,
+                        "metadata": {"escrow_id": escrow_id, "operation_id": operation},
+                    },
+                    options={"idempotency_key": operation},
                 )
             return "refunded"
         return "authorization_cancelled"
+
+    def snapshot(self, payment_intent_id: str) -> PaymentSnapshot:
+        with _translated("read the payment"):
+            intent = self._stripe().v1.payment_intents.retrieve(
+                payment_intent_id, params={"expand": ["latest_charge"]}
+            )
+        return snapshot_of(intent.to_dict())
 
     def _status(self, payment_intent_id: str) -> str:
         with _translated("read the payment"):
@@ -228,6 +278,31 @@ class StripeGateway:
         data = event.to_dict()
         obj = (data.get("data") or {}).get("object") or {}
         return WebhookEvent(str(data.get("id", "")), str(data.get("type", "")), obj)
+
+
+def snapshot_of(intent: Mapping[str, Any]) -> PaymentSnapshot:
+    """``PaymentSnapshot`` of a PaymentIntent as JSON, ``latest_charge`` expanded."""
+    charge = intent.get("latest_charge")
+    charge = charge if isinstance(charge, Mapping) else {}
+    card = (charge.get("payment_method_details") or {}).get("card") or {}
+    capture_before = card.get("capture_before")
+    extended = (card.get("extended_authorization") or {}).get("status")
+    metadata = intent.get("metadata") or {}
+    return PaymentSnapshot(
+        id=str(intent["id"]),
+        status=str(intent.get("status")),
+        amount=int(intent.get("amount") or 0),
+        currency=str(intent.get("currency") or "").upper(),
+        amount_capturable=int(intent.get("amount_capturable") or 0),
+        captured=int(charge.get("amount_captured") or 0),
+        refunded=int(charge.get("amount_refunded") or 0),
+        escrow_id=metadata.get("escrow_id") if isinstance(metadata, Mapping) else None,
+        capture_before_ms=int(capture_before) * 1000 if capture_before else None,
+        extended_authorization=None if extended is None else extended == "enabled",
+        cancellation_reason=intent.get("cancellation_reason"),
+        charge_id=charge.get("id"),
+        disputed=bool(charge.get("disputed")),
+    )
 
 
 @contextmanager

@@ -15,6 +15,12 @@ fails, the escrow item is put back as it was (and the idempotency record removed
 502, state unchanged, nothing left behind. If the process dies between Stripe and T2,
 the escrow stays ``releasing``; after ``claim_timeout_s`` a retry of the same action
 takes the claim over, and Stripe's idempotency key makes the repeated call a replay.
+
+A capture past the authorisation's deadline (``capture_before_ms``, Stripe's
+``capture_before``), or one Stripe refuses because it cancelled the authorisation, is a
+409 ``authorization_expired`` and leaves the escrow as it was; Stripe's
+``payment_intent.canceled`` then moves it to ``expired``. The final write records the
+money moved (captured and refunded amounts), as Stripe's events will report it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from . import auth, history, idempotency
 from .effects import side_effects
 from .errors import (
     ApiError,
+    AuthorizationExpiredError,
     IdempotencyKeyReusedError,
     InvalidStateError,
     NotFoundError,
@@ -36,7 +43,7 @@ from .errors import (
 )
 from .idempotency import IdempotencyKey, IdempotencyWrite
 from .messages import ApiRequest, ApiResponse
-from .models import Escrow, EscrowActionRequest, escrow_view, parse_body
+from .models import Escrow, EscrowActionRequest, escrow_view, iso, parse_body
 from .outbox import OutboxEntry
 from .state import TRANSITIONS, Action, EscrowState, Transition
 from .store import EscrowStore, TransactionConflictError
@@ -76,6 +83,11 @@ def act(
     if escrow is None:
         raise NotFoundError(f"escrow {body.escrow_id} not found", field="escrowId")
     auth.authorize_action(caller, escrow, action)
+    if escrow.chargeback_open and action in (Action.RELEASE, Action.REFUND, Action.DISPUTE):
+        raise InvalidStateError(
+            "the escrow is frozen by a chargeback; only an admin's resolve moves it",
+            current_state=escrow.state.value,
+        )
     note = getattr(body, "reason", None) or getattr(body, "note", None)
     transition = TRANSITIONS[action]
     if transition.stripe_op is None:
@@ -148,6 +160,9 @@ def move_with_stripe(
         logger.warning("taking over an abandoned claim", extra={"escrow_id": escrow.escrow_id})
     else:
         raise illegal(transition.action, escrow.state)
+    deadline = escrow.capture_before_ms
+    if transition.target is EscrowState.RELEASED and deadline is not None and now >= deadline:
+        raise expired(escrow, source)
     claimed = escrow.evolve(
         state=transition.via,
         version=escrow.version + 1,
@@ -178,6 +193,8 @@ def move_with_stripe(
             svc.store.write(restore, expected=claimed, idem_delete=idem.scope if idem else None)
         except TransactionConflictError:
             logger.warning("claim lost while Stripe failed", extra={"escrow": escrow.escrow_id})
+        if exc.intent_status == "canceled":
+            raise expired(escrow, source) from None
         raise gateway_error(exc, f"the escrow is unchanged ({source})", source) from None
 
     done = svc.now_ms()
@@ -190,6 +207,7 @@ def move_with_stripe(
         pending_since_ms=None,
         stripe_action=stripe_action,
         **_notes(transition.action, note),
+        **_money(escrow, stripe_action),
     )
     row = history.row(
         final, transition.action, source, actor, done, req.request_id, note,
@@ -252,6 +270,25 @@ def gateway_error(
         return RequestInProgressError("the same request is in progress; retry shortly")
     extra = {"currentState": state.value} if state else None
     return PaymentProviderError(f"{exc.message}; {outcome}", extra=extra)
+
+
+def expired(escrow: Escrow, state: EscrowState) -> AuthorizationExpiredError:
+    when = f" at {iso(escrow.capture_before_ms)}" if escrow.capture_before_ms else ""
+    return AuthorizationExpiredError(
+        f"the card authorisation expired{when}: the payment can no longer be captured; "
+        "the escrow is unchanged",
+        current_state=state.value,
+    )
+
+
+def _money(escrow: Escrow, stripe_action: str) -> dict[str, Any]:
+    """The amounts after our own Stripe call (never less than what is recorded)."""
+    if stripe_action == "captured":
+        return {"captured_amount": max(escrow.captured_amount, escrow.amount)}
+    if stripe_action == "refunded":
+        captured = max(escrow.captured_amount, escrow.amount)
+        return {"captured_amount": captured, "refunded_amount": captured}
+    return {}
 
 
 def _abandoned_claim(

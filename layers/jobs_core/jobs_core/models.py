@@ -30,6 +30,7 @@ class JobType(StrEnum):
     WEBHOOK_ESCROW_STATUS_CHANGED = "webhook_escrow_status_changed"
     NOTIFY_DISPUTE_RESOLVED = "notify_dispute_resolved"
     AUDIT_LOG_CREATED = "audit_log_created"
+    SEND_PAYMENT_NOTICE_EMAIL = "send_payment_notice_email"
 
 
 PAYLOAD_MODELS: dict[JobType, type[p.Payload]] = {
@@ -42,6 +43,7 @@ PAYLOAD_MODELS: dict[JobType, type[p.Payload]] = {
     JobType.WEBHOOK_ESCROW_STATUS_CHANGED: p.EscrowStatusChangedPayload,
     JobType.NOTIFY_DISPUTE_RESOLVED: p.DisputeResolvedPayload,
     JobType.AUDIT_LOG_CREATED: p.AuditLogPayload,
+    JobType.SEND_PAYMENT_NOTICE_EMAIL: p.PaymentNoticePayload,
 }
 
 

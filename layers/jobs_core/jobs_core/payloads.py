@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from pydantic.alias_generators import to_camel
@@ -32,6 +32,7 @@ class EscrowStatus(StrEnum):
     REFUNDED = "refunded"
     DISPUTED = "disputed"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
 
 class DisputeOutcome(StrEnum):
@@ -90,13 +91,55 @@ class StripeCapturePayload(AmountPayload):
     payment_intent_id: Annotated[str, StringConstraints(pattern=r"^pi_[A-Za-z0-9_]+$")]
 
 
+OperationId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/-]+$")
+]
+
+
 class StripeRefundPayload(Payload):
-    """``stripe_refund_payment``: refund (all, or ``amount``) of a captured PaymentIntent."""
+    """``stripe_refund_payment``: refund (all, or ``amount``) of a captured PaymentIntent.
+
+    ``operation_id`` names this refund for good (default: the job id, which a retry and a
+    DLQ replay keep); it goes into the refund's metadata, so a delivery after Stripe forgot
+    the idempotency key finds the refund already made.
+    """
 
     payment_intent_id: Annotated[str, StringConstraints(pattern=r"^pi_[A-Za-z0-9_]+$")]
     amount: MinorUnits | None = None
     currency: Currency = "USD"
     reason: Reason | None = None
+    operation_id: OperationId | None = None
+
+
+class NoticeKind(StrEnum):
+    AUTHORIZATION_EXPIRING = "authorization_expiring"  # the capture deadline is near
+    AUTHORIZATION_EXPIRED = "authorization_expired"  # Stripe cancelled the authorisation
+    CHARGEBACK_OPENED = "chargeback_opened"
+    CHARGEBACK_CLOSED = "chargeback_closed"
+
+
+class NoticeRecipient(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Literal["buyer", "seller", "admin"]
+    email: EmailStr
+
+
+class PaymentNoticePayload(AmountPayload):
+    """``send_payment_notice_email``: what Stripe did to an escrow's payment, to each recipient.
+
+    An ``authorization_expiring`` notice is delayed until shortly before ``deadline``;
+    the worker reads ``payment_intent_id`` at Stripe first and sends nothing when the
+    payment is no longer waiting for capture (released or refunded meanwhile).
+    """
+
+    notice: NoticeKind
+    recipients: Annotated[list[NoticeRecipient], Field(min_length=1, max_length=3)]
+    payment_intent_id: Annotated[str, StringConstraints(pattern=r"^pi_[A-Za-z0-9_]+$")] | None = (
+        None
+    )
+    deadline: datetime | None = None
+    outcome: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
 class WebhookTarget(Payload):

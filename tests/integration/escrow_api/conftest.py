@@ -23,7 +23,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.table import Table
 
-from tests.integration.escrow_api.harness import WEBHOOK_SECRET
+from tests.integration.escrow_api.harness import ADMIN_EMAIL, WEBHOOK_SECRET
 from tests.support.redis_server import RedisServer
 from tests.support.resolvers import PARTNER_DNS
 
@@ -151,6 +151,7 @@ def env(
         "REDIS_URL": clean_redis.url,
         "JOBS_NAMESPACE": "escrow-api-tests",
         "POWERTOOLS_SERVICE_NAME": "escrow-api",
+        "ESCROW_ADMIN_EMAIL": ADMIN_EMAIL,
     }
     for name in ("JOBS_KICK_ENABLED", "AWS_LAMBDA_FUNCTION_NAME", "UPSTASH_REDIS_REST_URL"):
         monkeypatch.delenv(name, raising=False)

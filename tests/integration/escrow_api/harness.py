@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 EVENTS = ROOT / "events" / "escrow_api"
 PLACEHOLDER = "esc_01JEXAMPLE0000000000000000"
 WEBHOOK_SECRET = "whsec_local_escrow_tests"
+ADMIN_EMAIL = "escrow-ops@example.com"
 
 
 # -- events and calls ---------------------------------------------------------------------
@@ -158,34 +159,91 @@ def seed_funded(
 ) -> list[tuple[str, str]]:
     """``count`` funded escrows written straight to the table, each with an authorised
     PaymentIntent at the Stripe server (fast set-up for tests that need many)."""
+    return [seed_escrow(service, stripe_api, "funded", webhook=webhook) for _ in range(count)]
+
+
+def seed_escrow(
+    service: Any,
+    stripe_api: StripeServer,
+    state: str,
+    *,
+    intent_status: str = "requires_capture",
+    webhook: bool = True,
+    **fields: Any,
+) -> tuple[str, str]:
+    """One escrow in ``state`` written straight to the table, its PaymentIntent at the
+    Stripe server in ``intent_status``; returns (escrow id, intent id)."""
     from escrow.models import Escrow, Party
     from escrow.state import EscrowState
 
-    out = []
     now = time.time_ns() // 1_000_000
-    for _ in range(count):
-        escrow_id = "esc_" + uuid.uuid4().hex[:26].upper()
-        intent = stripe_api.create_payment_intent(10000, "usd", metadata={"escrow_id": escrow_id})
-        escrow = Escrow(
-            escrow_id=escrow_id,
-            state=EscrowState.FUNDED,
-            version=2,
-            amount=10000,
-            currency="USD",
-            buyer=Party("user-buyer-1", "buyer@example.com"),
-            seller=Party("user-seller-1", "seller@example.com"),
-            payment_intent_id=intent["id"],
-            created_by="user-buyer-1",
-            created_ms=now,
-            updated_ms=now,
-            webhook_url="https://partner.example.com/hooks/escrow" if webhook else None,
-            webhook_secret_ref="partner-1-webhook-secret" if webhook else None,
-        )
-        service.store.write(escrow, expected=None)
-        out.append((escrow_id, intent["id"]))
-    return out
+    escrow_id = "esc_" + uuid.uuid4().hex[:26].upper()
+    intent = stripe_api.create_payment_intent(
+        10000, "usd", status=intent_status, metadata={"escrow_id": escrow_id}
+    )
+    escrow = Escrow(
+        escrow_id=escrow_id,
+        state=EscrowState(state),
+        version=2,
+        amount=10000,
+        currency="USD",
+        buyer=Party("user-buyer-1", "buyer@example.com"),
+        seller=Party("user-seller-1", "seller@example.com"),
+        payment_intent_id=intent["id"],
+        created_by="user-buyer-1",
+        created_ms=now,
+        updated_ms=now,
+        webhook_url="https://partner.example.com/hooks/escrow" if webhook else None,
+        webhook_secret_ref="partner-1-webhook-secret" if webhook else None,
+        **fields,
+    )
+    service.store.write(escrow, expected=None)
+    return escrow_id, intent["id"]
 
 
 def release_event(escrow_id: str) -> dict[str, Any]:
     """``release.json`` for ``escrow_id`` with a fresh Idempotency-Key."""
     return load_event("release", escrow_id=escrow_id, headers={"idempotency-key": uuid.uuid4().hex})
+
+
+# -- Stripe's events, as the local Stripe server records them ------------------------------
+
+
+def post_webhook(body: bytes, headers: dict[str, str]) -> Reply:
+    """POST a signed Stripe event to the real webhook route (``lambda_handler``)."""
+    event = load_event("stripe_webhook_funded")
+    event["body"] = body.decode()
+    event["isBase64Encoded"] = False
+    event["headers"]["stripe-signature"] = headers["Stripe-Signature"]
+    return invoke(event)
+
+
+def deliver_events(server: StripeServer, *, times: int = 1, reverse: bool = False) -> list[Reply]:
+    """Deliver (and forget) the events the local Stripe recorded since the last delivery."""
+    from local_stack.stripe_server import deliver
+
+    return deliver(server.take_events(), post_webhook, WEBHOOK_SECRET, times=times, reverse=reverse)
+
+
+def paid_escrow(server: StripeServer, *, webhook: bool = True) -> tuple[str, str]:
+    """An escrow the buyer paid, funded by Stripe's own event (delivered)."""
+    escrow_id, intent_id = create_escrow(server, webhook=webhook)
+    server.authorize(intent_id)
+    [reply] = deliver_events(server)
+    assert reply.status == 200 and reply.body.get("state") == "funded", reply.body
+    return escrow_id, intent_id
+
+
+def escrow_and_history(escrow_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    reply = call("get_escrow_admin", escrow_id=escrow_id)
+    assert reply.status == 200, reply.body
+    return reply.body["escrow"], reply.body["history"]
+
+
+def released_escrow(server: StripeServer, queue: JobQueue) -> tuple[str, str]:
+    """A paid escrow the buyer released; Stripe's events delivered, its jobs claimed."""
+    escrow_id, intent_id = paid_escrow(server)
+    assert call("release", escrow_id=escrow_id).status == 200
+    deliver_events(server)
+    drain(queue)
+    return escrow_id, intent_id

@@ -110,7 +110,7 @@ def test_redis_down_during_100_releases_then_one_sweep_queues_each_effect_once(
     assert counts == expected_release_jobs([e for e, _ in before + during])
     # A second enqueue of the same entries (a sweep that died before deleting them,
     # racing another sweep) queues nothing new: the dedupe keys hold.
-    queue.enqueue_batch([entry.spec() for entry in waiting])
+    queue.enqueue_batch([entry.spec(queue.now_ms()) for entry in waiting])
     assert job_counts(queue) == {}
 
 

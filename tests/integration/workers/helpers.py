@@ -92,4 +92,16 @@ def payloads(receiver_url: str, intent_id: str) -> dict[JobType, dict[str, Any]]
             "amount": 10000,
             "requestId": "req-abc",
         },
+        JobType.SEND_PAYMENT_NOTICE_EMAIL: {
+            "transactionId": "esc-1",
+            "amount": 10000,
+            "currency": "USD",
+            "notice": "authorization_expiring",
+            "recipients": [
+                {"role": "buyer", "email": "buyer@example.com"},
+                {"role": "admin", "email": "ops@example.com"},
+            ],
+            "paymentIntentId": intent_id,
+            "deadline": "2026-12-08T09:00:00Z",
+        },
     }

@@ -42,6 +42,7 @@ EXPECTED: dict[JobType, dict[str, int]] = {
     JobType.WEBHOOK_ESCROW_STATUS_CHANGED: {"webhooks_accepted": 1, "webhook_posts": 1},
     JobType.NOTIFY_DISPUTE_RESOLVED: {"emails": 2, "webhooks_accepted": 1, "webhook_posts": 1},
     JobType.AUDIT_LOG_CREATED: {"audit_rows": 1},
+    JobType.SEND_PAYMENT_NOTICE_EMAIL: {"emails": 2},  # the buyer and the admin
 }
 
 
@@ -80,7 +81,7 @@ def test_a_job_delivered_twice_has_its_effect_once(
         assert stripe_server.payment_intent(intent["id"])["status"] == "succeeded"
     if job_type is JobType.STRIPE_REFUND_PAYMENT:
         keys = {r.idempotency_key for r in stripe_server.requests_to("/v1/refunds")}
-        assert keys == {stripe_idempotency_key("esc-1", "refund")}
+        assert keys == {stripe_idempotency_key("esc-1", f"refund-{job.id}")}
 
 
 def test_two_deliveries_at_once_send_one_email(
@@ -121,3 +122,20 @@ def test_two_deliveries_at_once_send_one_email(
     assert set(outcomes) <= {"ok", "RetryableJobError"}
     handler(job)  # a later redelivery: recorded as done, nothing sent
     assert len(aws.sent_emails()) == 1
+
+
+def test_a_capture_deadline_reminder_is_not_sent_once_the_payment_was_captured(
+    aws: Aws,
+    aws_deps: WorkerDeps,
+    stripe_server: StripeServer,
+    receiver: WebhookReceiver,
+    new_job: Callable[..., Job],
+) -> None:
+    intent = stripe_server.create_payment_intent(10000, "usd", status="succeeded")
+    job_type = JobType.SEND_PAYMENT_NOTICE_EMAIL
+    build_handlers(aws_deps)[job_type](
+        new_job(job_type, payloads(receiver.url, intent["id"])[job_type])
+    )
+    assert aws.sent_emails() == []
+    [read] = stripe_server.requests_to(f"/v1/payment_intents/{intent['id']}", method="GET")
+    assert read.status == 200

@@ -13,7 +13,10 @@ from jobs_core.workers.stripe_effects import build_stripe_client
 from local_stack.stripe_server import StripeServer
 
 CAPTURE_KEY = stripe_idempotency_key("esc-7", "capture")
-REFUND_KEY = stripe_idempotency_key("esc-7", "refund")
+
+
+def refund_key(job: Job) -> str:
+    return stripe_idempotency_key("esc-7", f"refund-{job.id}")
 
 
 def _deps(server: StripeServer, *, sdk_retries: int = 0) -> WorkerDeps:
@@ -207,11 +210,13 @@ def test_refund_full_and_redelivered(
     assert refund["metadata"] == {
         "escrow_id": "esc-7",
         "job_id": job.id,
+        "operation_id": job.id,
         "reason": "buyer changed their mind",
     }
-    requests = stripe_server.requests_to("/v1/refunds")
-    assert {r.idempotency_key for r in requests} == {REFUND_KEY}
-    assert [r.replayed for r in requests] == [False, True]
+    # The second delivery read the intent's refunds and found its own: nothing was sent.
+    [request] = stripe_server.requests_to("/v1/refunds")
+    assert request.idempotency_key == refund_key(job) == f"escrow-esc-7-refund-{job.id}"
+    assert len(stripe_server.requests_to("/v1/refunds", method="GET")) == 2
 
 
 def test_partial_refund_retried_after_429_refunds_once(
@@ -226,7 +231,9 @@ def test_partial_refund_retried_after_429_refunds_once(
     handler(job)
     handler(job)
     assert [r["amount"] for r in stripe_server.refunds] == [2500]
-    assert {r.idempotency_key for r in stripe_server.requests_to("/v1/refunds")} == {REFUND_KEY}
+    assert {r.idempotency_key for r in stripe_server.requests_to("/v1/refunds")} == {
+        refund_key(job)
+    }
 
 
 def test_full_refund_redelivered_after_key_expiry_is_success(

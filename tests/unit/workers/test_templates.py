@@ -86,3 +86,22 @@ def test_optional_parts_are_left_out() -> None:
     )
     assert "Reason:" not in rendered.text
     assert rendered.text.startswith("Hello,")
+
+
+@pytest.mark.parametrize("kind", ["authorization_expiring", "authorization_expired",
+                                  "chargeback_opened", "chargeback_closed"])  # fmt: skip
+def test_payment_notices_name_the_escrow_amount_and_news(kind: str) -> None:
+    from jobs_core.payloads import PaymentNoticePayload
+
+    p = PaymentNoticePayload.model_validate(
+        {"transactionId": "esc-9", "amount": 12345, "currency": "EUR", "notice": kind,
+         "recipients": [{"role": "admin", "email": "ops@example.com"}],
+         "deadline": "2026-12-08T09:00:00Z", "outcome": "lost"}
+    )  # fmt: skip
+    rendered = t.payment_notice_email(p, "admin")
+    assert "esc-9" in rendered.subject
+    assert "€123.45" in rendered.text and "€123.45" in rendered.html
+    if kind == "authorization_expiring":
+        assert "2026-12-08 09:00 UTC" in rendered.subject
+    if kind == "chargeback_closed":
+        assert "lost" in rendered.subject

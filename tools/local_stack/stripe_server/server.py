@@ -20,6 +20,8 @@ they reach the endpoint: ``"server_error"`` (500 ``api_error``) and
 ``"rate_limit"`` (429) are not stored under their idempotency key (Stripe had
 not run the request), ``"card_error"`` (402 ``card_declined``) and
 ``"invalid_request"`` (400) are stored like any executed request's result.
+``"lost_response"`` runs the request (and stores its result under the key) but
+answers 500, as when Stripe acted and its answer never reached the caller.
 ``forget_idempotency_keys()`` simulates Stripe pruning keys after 24 hours.
 
 Every request is recorded (``requests``), with its idempotency key, parsed
@@ -58,7 +60,7 @@ from .outside import StripeOutside
 
 __all__ = ["FaultKind", "RecordedRequest", "StripeServer"]
 
-FaultKind = Literal["server_error", "rate_limit", "card_error", "invalid_request"]
+FaultKind = Literal["server_error", "rate_limit", "card_error", "invalid_request", "lost_response"]
 
 _FAULTS: dict[str, tuple[int, str, str | None, str, bool]] = {
     # kind: (status, type, code, message, stored under the idempotency key)
@@ -136,7 +138,7 @@ class StripeServer(StripeOutside):
         self.api_key = api_key
         self._host = host
         self._idempotent: dict[str, tuple[str, str, dict[str, Any], _Response]] = {}
-        self._faults: deque[str] = deque()
+        self._faults: deque[tuple[str, str | None]] = deque()  # (kind, method of the target)
         self._requests: list[RecordedRequest] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -199,12 +201,13 @@ class StripeServer(StripeOutside):
             self._requests.clear()
             self.clock = time.time
 
-    def fail_next(self, n: int, kind: FaultKind) -> None:
-        """Make the next ``n`` requests fail with ``kind`` (see the module docstring)."""
-        if kind not in _FAULTS:
+    def fail_next(self, n: int, kind: FaultKind, *, method: str | None = None) -> None:
+        """Make the next ``n`` requests (of ``method`` only, if given) fail with ``kind``
+        (see the module docstring)."""
+        if kind not in _FAULTS and kind != "lost_response":
             raise ValueError(f"unknown fault {kind!r}")
         with self._lock:
-            self._faults.extend([kind] * n)
+            self._faults.extend([(kind, method)] * n)
 
     def forget_idempotency_keys(self) -> None:
         """Drop stored idempotent responses, as Stripe does after 24 hours."""
@@ -273,7 +276,15 @@ class StripeServer(StripeOutside):
             replay = copy.deepcopy(stored)
             replay.headers["Idempotent-Replayed"] = "true"
             return replay, True, None
-        fault = self._faults.popleft() if self._faults else None
+        fault = None
+        if self._faults and self._faults[0][1] in (None, method):
+            fault = self._faults.popleft()[0]
+        if fault == "lost_response":
+            executed, _, _ = self._respond(method, path, params, headers, key, request_id)
+            lost = self._error(
+                ApiError(500, "api_error", "The answer was lost (injected)."), request_id
+            )
+            return lost, False, f"lost_response (executed: {executed.status})"
         if fault is not None:
             status, type_, code, message, stored_too = _FAULTS[fault]
             response = self._error(ApiError(status, type_, message, code), request_id)

@@ -21,7 +21,9 @@ from ..payloads import (
     DisputeEmailPayload,
     DisputeOutcome,
     DisputeResolvedPayload,
+    NoticeKind,
     PaymentConfirmedEmailPayload,
+    PaymentNoticePayload,
     RefundEmailPayload,
     ReleaseEmailPayload,
 )
@@ -33,6 +35,7 @@ __all__ = [
     "dispute_opened_email",
     "dispute_resolved_email",
     "payment_confirmed_email",
+    "payment_notice_email",
     "refund_email",
     "release_email",
 ]
@@ -183,3 +186,38 @@ def dispute_resolved_email(p: DisputeResolvedPayload, party: Party) -> RenderedE
         text.append(f"Note from our team: {p.note}")
         html.append(f"Note from our team: {escape(p.note)}")
     return _render(f"The dispute on escrow {tid} is resolved", text, html)
+
+
+def payment_notice_email(p: PaymentNoticePayload, role: str) -> RenderedEmail:
+    """To a party or the admin: what Stripe did (or will do) to the escrow's payment."""
+    amount = format_money(p.amount, p.currency)
+    tid = p.transaction_id
+    deadline = p.deadline.strftime("%Y-%m-%d %H:%M UTC") if p.deadline else "soon"
+    subjects_and_lines: dict[NoticeKind, tuple[str, str]] = {
+        NoticeKind.AUTHORIZATION_EXPIRING: (
+            f"The payment held for escrow {tid} expires {deadline}",
+            f"The card authorisation of {amount} held for escrow {tid} expires {deadline}. "
+            "Unless the escrow is released before then, the hold lapses and the buyer's "
+            "card is no longer charged.",
+        ),
+        NoticeKind.AUTHORIZATION_EXPIRED: (
+            f"The payment held for escrow {tid} has expired",
+            f"The card authorisation of {amount} held for escrow {tid} was cancelled by the "
+            "card network or Stripe before it was captured. No money was taken from the "
+            "buyer, and the escrow is closed as expired.",
+        ),
+        NoticeKind.CHARGEBACK_OPENED: (
+            f"Chargeback opened on escrow {tid}",
+            f"The cardholder disputed the charge of {amount} for escrow {tid} with their "
+            "bank. The escrow is frozen until the chargeback is settled; evidence is due "
+            "in Stripe's dashboard.",
+        ),
+        NoticeKind.CHARGEBACK_CLOSED: (
+            f"Chargeback on escrow {tid} closed: {p.outcome or 'closed'}",
+            f"The chargeback on escrow {tid} ({amount}) is closed; the outcome is "
+            f"{p.outcome or 'closed'}.",
+        ),
+    }
+    subject, line = subjects_and_lines[p.notice]
+    hello = "Hello," if role != "admin" else "Hello team,"
+    return _render(subject, [hello, line], [hello, escape(line)])

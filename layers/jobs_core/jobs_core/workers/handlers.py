@@ -9,9 +9,11 @@ called.
 Effect identities (what "once" is counted on):
 
 ==============================  ===========================================================
-emails                           ledger entry ``<job id>/email/<recipient|buyer|seller>``
+emails                           ledger entry ``<job id>/email/<recipient|buyer|seller|admin>``
 ``stripe_capture_payment``       Stripe ``Idempotency-Key`` ``escrow-<escrow id>-capture``
-``stripe_refund_payment``        Stripe ``Idempotency-Key`` ``escrow-<escrow id>-refund``
+``stripe_refund_payment``        the refund's ``operation_id`` in its metadata, read back
+                                 from Stripe before acting; ``Idempotency-Key``
+                                 ``escrow-<escrow id>-refund-<operation id>``
 webhooks                         ledger entry ``<job id>/webhook``, ``webhook-id`` ``msg_<job id>``
 ``audit_log_created``            the audit row's key (escrow id, job id), written conditionally
 ==============================  ===========================================================
@@ -41,6 +43,7 @@ from ..payloads import (
     EscrowStatusChangedPayload,
     Payload,
     PaymentConfirmedEmailPayload,
+    PaymentNoticePayload,
     RefundEmailPayload,
     ReleaseEmailPayload,
 )
@@ -176,6 +179,18 @@ class _Workers:
             ]
         )
 
+    def payment_notice_email(self, job: Job) -> None:
+        p = _payload(job, PaymentNoticePayload)
+        if p.payment_intent_id and not self.stripe.awaiting_capture(p.payment_intent_id):
+            log.info("escrow %s is no longer awaiting capture; notice not sent", p.transaction_id)
+            return
+
+        def to(role: str, address: str) -> Callable[[], None]:
+            rendered = templates.payment_notice_email(p, role)
+            return lambda: self._email(job, role, address, rendered)
+
+        _all_of([(f"email to {r.role}", to(r.role, str(r.email))) for r in p.recipients])
+
     # --- Stripe ---------------------------------------------------------------------
 
     def capture(self, job: Job) -> None:
@@ -295,6 +310,7 @@ def build_handlers(deps: WorkerDeps) -> dict[JobType, Handler]:
         JobType.WEBHOOK_ESCROW_STATUS_CHANGED: w.status_changed_webhook,
         JobType.NOTIFY_DISPUTE_RESOLVED: w.dispute_resolved,
         JobType.AUDIT_LOG_CREATED: w.audit,
+        JobType.SEND_PAYMENT_NOTICE_EMAIL: w.payment_notice_email,
     }
     missing = set(JobType) - set(table)
     assert not missing, f"no handler for {missing}"

@@ -6,9 +6,11 @@ SDK retry, job retry and redelivery, so Stripe performs the operation once and
 answers a repeat with the first response.
 
 Stripe forgets idempotency keys after 24 hours. A redelivery later than that
-reaches the API as a new request; the handler then recognises "already done"
-answers (a PaymentIntent that is already captured, a charge already refunded)
-and treats them as success rather than sending the job to the dead-letter queue.
+reaches the API as a new request, so the key alone cannot stop a second refund.
+A refund therefore reads Stripe's refunds of the PaymentIntent first and looks
+for its own ``operation_id`` in their metadata: found, it moves no money. A
+capture recognises an intent that is already captured. Both are success rather
+than a trip to the dead-letter queue.
 
 Errors: rate limits, connection errors, 409 conflicts and 5xx are
 ``RetryableJobError``; card errors, invalid requests, authentication and
@@ -133,38 +135,80 @@ class StripeEffects:
             raise stripe_error("capture (checking state)", exc) from exc
         return intent.status == "succeeded"
 
+    def awaiting_capture(self, intent_id: str) -> bool:
+        """Whether the PaymentIntent still holds an uncaptured authorisation."""
+        try:
+            intent = self._client().v1.payment_intents.retrieve(intent_id)
+        except Exception as exc:
+            raise stripe_error("read the payment", exc) from exc
+        return bool(intent.status == "requires_capture")
+
     def refund(self, job: Job) -> None:
-        """Refund the PaymentIntent of the escrow (all of it, or ``amount``)."""
+        """Refund the PaymentIntent of the escrow (all of it, or ``amount``), once.
+
+        Stripe's refunds of the intent are read first: one whose metadata carries this
+        job's ``operation_id`` means the refund was made (by an earlier delivery, maybe
+        days ago, after Stripe forgot the idempotency key), and nothing is sent.
+        """
         import stripe
 
         payload = job.typed_payload()
         assert isinstance(payload, StripeRefundPayload)
-        key = idempotency_key(payload.transaction_id, "refund")
-        params: dict[str, Any] = {
-            "payment_intent": payload.payment_intent_id,
-            "metadata": {"escrow_id": payload.transaction_id, "job_id": job.id},
+        operation = payload.operation_id or job.id
+        client = self._client()
+        earlier = self._refund_made(client, payload.payment_intent_id, operation)
+        if earlier is not None:
+            log.info(
+                "refund %s (operation %s) of escrow %s was made already; nothing sent",
+                earlier, operation, payload.transaction_id,
+            )  # fmt: skip
+            return
+        key = idempotency_key(payload.transaction_id, f"refund-{operation}")
+        metadata = {
+            "escrow_id": payload.transaction_id,
+            "job_id": job.id,
+            "operation_id": operation,
         }
+        params: dict[str, Any] = {"payment_intent": payload.payment_intent_id, "metadata": metadata}
         if payload.amount is not None:
             params["amount"] = payload.amount
         if payload.reason:
             # Stripe's ``reason`` is an enum; our free-text reason goes into metadata.
-            params["metadata"]["reason"] = payload.reason[:_METADATA_MAX]
+            metadata["reason"] = payload.reason[:_METADATA_MAX]
         try:
-            refund = self._client().v1.refunds.create(params, {"idempotency_key": key})  # type: ignore[arg-type]
+            refund = client.v1.refunds.create(params, {"idempotency_key": key})  # type: ignore[arg-type]
         except stripe.InvalidRequestError as exc:
-            if exc.code == "charge_already_refunded":
+            if exc.code == "charge_already_refunded" and payload.amount is None:
                 log.info(
-                    "payment intent %s of escrow %s was already refunded",
+                    "payment intent %s of escrow %s was already refunded in full",
                     payload.payment_intent_id, payload.transaction_id,
                 )  # fmt: skip
                 return
+            if exc.code == "charge_disputed":
+                raise PermanentJobError(
+                    f"escrow {payload.transaction_id} is frozen by a chargeback: no refund"
+                ) from exc
             raise stripe_error("refund", exc) from exc
         except Exception as exc:
             raise stripe_error("refund", exc) from exc
         log.info(
-            "refund %s of %s for escrow %s (status %s, key %s)",
-            refund.id, refund.amount, payload.transaction_id, refund.status, key,
+            "refund %s of %s for escrow %s (status %s, operation %s)",
+            refund.id, refund.amount, payload.transaction_id, refund.status, operation,
         )  # fmt: skip
+
+    @staticmethod
+    def _refund_made(client: stripe.StripeClient, intent_id: str, operation: str) -> str | None:
+        """The id of the intent's live refund made for ``operation``, if any."""
+        try:
+            refunds = client.v1.refunds.list({"payment_intent": intent_id, "limit": 100})
+            for refund in refunds.auto_paging_iter():
+                metadata = refund.to_dict().get("metadata") or {}
+                mine = metadata.get("operation_id") == operation
+                if mine and refund.status not in ("failed", "canceled"):
+                    return str(refund.id)
+        except Exception as exc:
+            raise stripe_error("refund (reading the intent's refunds)", exc) from exc
+        return None
 
 
 def build_stripe_client(
