@@ -9,13 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from escrow.api import resolver, sweep_outbox_now
+from escrow.api import reconcile_now, resolver, sweep_outbox_now
 from jobs_core import logger  # the layer's Powertools logger: JSON, email addresses redacted
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """An HTTP API v2 request, or the outbox sweep's schedule (every minute)."""
+    """An HTTP API v2 request, the outbox sweep's schedule (every minute), or the
+    reconciler's (``{"task": "reconcile"}``: hourly, and ``escrow-jobs reconcile``)."""
+    if event.get("task") == "reconcile":
+        return reconcile_now(event, lambda: context.get_remaining_time_in_millis() / 1000)
     if event.get("source") == "aws.events":
         return sweep_outbox_now()
     return resolver.resolve(event, context)

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from escrow.metrics import publish_outbox
 from escrow.outbox import SweepReport
+from escrow.reconcile import ReconcileReport
+from escrow.reconcile import publish as publish_reconcile
 from jobs_core.processor.metrics import publish_drain
 from jobs_core.processor.report import DrainReport
 from queue_monitor import metrics
@@ -61,6 +63,7 @@ def emitted(
         # The escrow API's outbox metrics, as its sweep publishes them (same namespace).
         waiting = SweepReport(found=2, enqueued=0, invalid=0, backlog=2, oldest_waiting_ms=0)
         publish_outbox(waiting, queue=env["JOBS_NAMESPACE"], now_ms=400_000)
+        publish_reconcile(ReconcileReport(), queue=env["JOBS_NAMESPACE"])
     finally:
         factory.cache_clear()
     metrics = parse_emf(capsys.readouterr().out)

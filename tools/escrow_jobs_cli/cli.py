@@ -18,6 +18,7 @@ EXIT_DECLINED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNREACHABLE = 3
 EXIT_NOT_FOUND = 4
+EXIT_DRIFT = 5  # reconcile: some escrow disagrees with Stripe
 EXIT_INTERRUPTED = 130
 
 

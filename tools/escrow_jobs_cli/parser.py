@@ -17,6 +17,7 @@ from .commands.dlq import (
 )
 from .commands.drain import cmd_drain
 from .commands.jobs import cmd_enqueue, cmd_jobs_show
+from .commands.reconcile import cmd_reconcile
 from .commands.stats import cmd_stats
 
 
@@ -176,6 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--max-attempts", type=_positive_int(1, 100), default=None, metavar="N")
     enqueue.add_argument("--correlation-id", default=None, metavar="C")
     enqueue.set_defaults(run=cmd_enqueue)
+
+    reconcile = commands.add_parser(
+        "reconcile", parents=[common], help="compare the escrows with Stripe (changes nothing)"
+    )
+    reconcile.add_argument("--function", help="the escrow API function (ESCROW_API_FUNCTION_NAME)")
+    reconcile.add_argument(
+        "--days",
+        type=_positive_int(0, 90),
+        help="also check escrows closed this many days ago or less (default: the function's)",
+    )
+    reconcile.set_defaults(run=cmd_reconcile)
 
     drain = commands.add_parser(
         "drain", parents=[common], help="run due jobs once with the real handlers"

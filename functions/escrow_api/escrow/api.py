@@ -153,3 +153,34 @@ def sweep_outbox_now() -> dict[str, Any]:
               "invalid": report.invalid, **waiting}  # fmt: skip
     logger.info("outbox swept", extra=result)
     return result
+
+
+def reconcile_now(event: Mapping[str, Any], time_left_s: Callable[[], float]) -> dict[str, Any]:
+    """Compare the escrows with Stripe (hourly schedule, and ``escrow-jobs reconcile``).
+
+    Read-only: it reports each drift and publishes ``EscrowDrift``; it never moves money.
+    ``closedWithinDays`` in the event overrides ``ESCROW_RECONCILE_DAYS``.
+    """
+    from .config import ApiConfig
+    from .reconcile import publish, reconcile
+
+    service = get_service()
+    days = event.get("closedWithinDays")
+    if not isinstance(days, int | float) or isinstance(days, bool) or not 0 <= days <= 90:
+        days = ApiConfig.from_env(os.environ).reconcile_days
+    report = reconcile(
+        service.store,
+        service.gateway,
+        now_ms=service.now_ms(),
+        closed_within_days=float(days),
+        time_left_s=time_left_s,
+    )
+    publish(report, queue=service.queue.settings.namespace)
+    result = report.to_dict()
+    log = logger.warning if report.drifts else logger.info
+    log("reconciled with Stripe", extra={k: v for k, v in result.items() if k != "drifts"})
+    for drift in report.drifts:
+        extra = {"drift": drift.kind, "escrow_id": drift.escrow_id, "ours": drift.ours,
+                 "stripe": drift.stripe}  # fmt: skip
+        logger.warning("escrow drift", extra=extra)
+    return result

@@ -9,6 +9,8 @@ item also has ``kind``::
     OUTBOX#<shard 0..3>      <created ms, 13 digits>#<dedupe key>   a job not yet enqueued
     IDEM#<sha256(sub, key)>  IDEM                          an Idempotency-Key's answer (TTL 24 h)
     STRIPE_EVENT#<evt id>    STRIPE_EVENT                  a Stripe event already applied (TTL 30 d)
+    RECON#<shard 0..3>       <escrow id>                   the reconciler's list: an open escrow,
+                                                           or one closed (TTL 30 d after closing)
 
 The escrow and its history share a partition, so ``GET /api/escrow/{id}`` is one Query.
 Outbox entries live in a few shard partitions so the sweep finds them with one Query
@@ -28,8 +30,8 @@ from jobs_core import JobType
 
 from .idempotency import IdempotencyRecord
 from .models import Escrow, HistoryEntry, Party
-from .outbox import OutboxEntry
-from .state import Action, EscrowState
+from .outbox import OutboxEntry, outbox_shard
+from .state import FINAL_STATES, Action, EscrowState
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -44,6 +46,8 @@ EVENT = "STRIPE_EVENT#"
 EVENT_SK = "STRIPE_EVENT"
 
 EVENT_TTL_S = 30 * 86_400
+RECON = "RECON#"
+RECON_TTL_S = 30 * 86_400  # the longest look back a reconcile run may ask for
 
 
 # -- item <-> record ----------------------------------------------------------------------
@@ -121,6 +125,19 @@ def escrow_from_item(item: Mapping[str, Any]) -> Escrow:
         chargeback_status=item.get("chargeback_status"),
         chargeback_amount=_opt_int(item.get("chargeback_amount")),
     )
+
+
+def reconcile_to_item(e: Escrow) -> dict[str, Any]:
+    """The escrow's entry in the reconciler's list, written with every change of it."""
+    closed = e.updated_ms if e.state in FINAL_STATES else None
+    return {
+        "pk": RECON + str(outbox_shard(e.escrow_id)),
+        "sk": e.escrow_id,
+        "kind": "reconcile",
+        "state": e.state.value,
+        "closed_ms": closed,
+        "expires_at": None if closed is None else closed // 1000 + RECON_TTL_S,
+    }
 
 
 def history_to_item(h: HistoryEntry) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from .items import (
     IDEM,
     IDEM_SK,
     OUTBOX,
+    RECON,
     attributes,
     escrow_from_item,
     escrow_to_item,
@@ -34,6 +35,7 @@ from .items import (
     outbox_from_item,
     outbox_to_item,
     plain,
+    reconcile_to_item,
 )
 from .models import Escrow, HistoryEntry
 from .outbox import OUTBOX_SHARDS, OutboxEntry
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 BATCH_WRITE_MAX = 25
+BATCH_GET_MAX = 100
 
 
 class TransactionConflictError(Exception):
@@ -140,6 +143,20 @@ class EscrowStore:
                     return entries
         return entries
 
+    def escrows_to_reconcile(self, *, closed_since_ms: int) -> Iterator[Escrow]:
+        """Every escrow not in a terminal state, and those closed since ``closed_since_ms``:
+        one Query per reconcile shard, then the escrows (BatchGetItem, 100 a call)."""
+        ids: list[str] = []
+        for shard in range(OUTBOX_SHARDS):
+            for item in self._query(RECON + str(shard)):
+                closed = item.get("closed_ms")
+                if closed is None or int(closed) >= closed_since_ms:
+                    ids.append(str(item["sk"]))
+        for start in range(0, len(ids), BATCH_GET_MAX):
+            keys = [key(ESCROW + i, ESCROW_SK) for i in ids[start : start + BATCH_GET_MAX]]
+            found = {e.escrow_id: e for e in map(escrow_from_item, self._batch_get(keys))}
+            yield from (found[i] for i in ids[start : start + BATCH_GET_MAX] if i in found)
+
     # -- writes ---------------------------------------------------------------------------
 
     def write(
@@ -175,6 +192,10 @@ class EscrowStore:
                 {"state": expected.state.value, "version": expected.version}, prefix=":"
             )
         items: list[dict[str, Any]] = [{"Put": escrow_put}]
+        labels.append("reconcile")  # the reconciler's list: open, or closed lately
+        items.append(
+            {"Put": {"TableName": self.table, "Item": attributes(reconcile_to_item(escrow))}}
+        )
         if history is not None:
             labels.append("history")
             items.append(

@@ -75,7 +75,8 @@ def test_create_escrow(service: EscrowService, stripe_api: StripeServer, queue: 
     assert create_request.idempotency_key == f"escrow-{escrow['id']}-create"
     assert job_counts(queue) == jobs_of(escrow["id"], "created", J.AUDIT_LOG_CREATED)
     kinds = [i["kind"]["S"] for i in table_items()]
-    assert sorted(kinds) == ["escrow", "history", "idempotency"]  # the outbox was emptied
+    # The outbox was emptied; the reconciler's list names the escrow.
+    assert sorted(kinds) == ["escrow", "history", "idempotency", "reconcile"]
 
 
 def test_create_with_a_base64_body(service: EscrowService, stripe_api: StripeServer) -> None:

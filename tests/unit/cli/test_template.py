@@ -90,6 +90,7 @@ def test_environment_resolves_tables_secrets_and_defaults(template: Template) ->
 def test_schedules(template: Template) -> None:
     assert {(s.function, s.every_s) for s in template.schedules()} == {
         ("EscrowApiFunction", 60.0),
+        ("EscrowApiFunction", 3600.0),  # the reconciler (its Input names the task)
         ("JobProcessorFunction", 60.0),
         ("MonitorFunction", 60.0),
     }
