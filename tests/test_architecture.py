@@ -43,6 +43,7 @@ LAYER_RANKS: dict[str, int] = {
     "jobs_core.queue.scripts": 3,
     "jobs_core.queue.backends": 4,
     "jobs_core.queue": 5,
+    "jobs_core.views": 5,
     "jobs_core.processor": 6,
     "jobs_core.workers": 7,
     "jobs_core.defaults": 8,

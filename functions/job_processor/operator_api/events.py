@@ -8,6 +8,7 @@ from typing import Any, Literal
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from jobs_core import FANOUT_SOURCE, KICK_SOURCE, fanout_count, logger, publish_drain
 
+from . import browse  # noqa: F401 (registers the reading routes and the console)
 from .routes import resolver
 from .wiring import Services
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from jobs_core import JobType
 from pydantic import (
@@ -17,6 +17,10 @@ from pydantic import (
 )
 
 JobId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+# Who asks, as the audit records it (the console asks the operator's name at sign-in).
+Actor = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[^\x00-\x1f\x7f]+$")]
+EscrowId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+DEFAULT_ACTOR = "operator-api"
 
 
 class HttpError(Exception):
@@ -29,6 +33,9 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_Q = TypeVar("_Q", bound=_Body)
+
+
 class ProcessBatchRequest(_Body):
     action: Literal["process-batch"]
     limit: int = Field(default=10, ge=1, le=100)
@@ -36,6 +43,7 @@ class ProcessBatchRequest(_Body):
 
 
 class _DeadLetterRequest(_Body):
+    actor: Actor = DEFAULT_ACTOR
     ids: list[JobId] | None = Field(default=None, min_length=1, max_length=1000)
     all: bool = Field(default=False, validate_default=True)
     limit: int = Field(default=100, ge=1, le=1000)
@@ -57,17 +65,73 @@ class PurgeDeadLetterRequest(_DeadLetterRequest):
     action: Literal["purge-dead-letter"]
 
 
-ProcessRequest = Annotated[
-    ProcessBatchRequest | ReplayDeadLetterRequest | PurgeDeadLetterRequest,
-    Field(discriminator="action"),
-]
-AnyRequest = ProcessBatchRequest | ReplayDeadLetterRequest | PurgeDeadLetterRequest
+class _OnJob(_Body):
+    id: JobId
+    actor: Actor = DEFAULT_ACTOR
+
+
+class _OnType(_Body):
+    type: JobType
+    actor: Actor = DEFAULT_ACTOR
+
+
+class CancelJobRequest(_OnJob):
+    action: Literal["cancel-job"]
+
+
+class RunJobNowRequest(_OnJob):
+    action: Literal["run-job-now"]
+
+
+class PauseTypeRequest(_OnType):
+    action: Literal["pause-type"]
+
+
+class ResumeTypeRequest(_OnType):
+    action: Literal["resume-type"]
+
+
+AnyRequest = (
+    ProcessBatchRequest
+    | ReplayDeadLetterRequest
+    | PurgeDeadLetterRequest
+    | CancelJobRequest
+    | RunJobNowRequest
+    | PauseTypeRequest
+    | ResumeTypeRequest
+)
+ProcessRequest = Annotated[AnyRequest, Field(discriminator="action")]
 _REQUEST: TypeAdapter[AnyRequest] = TypeAdapter(ProcessRequest)
 
 
-def parse_request(
-    body: str | None,
-) -> ProcessBatchRequest | ReplayDeadLetterRequest | PurgeDeadLetterRequest:
+class JobsQuery(_Body):
+    """``GET /api/jobs``: one page of a state, or the jobs of one escrow."""
+
+    state: Literal["ready", "scheduled", "running", "dead"] = "ready"
+    type: JobType | None = None
+    order: Literal["oldest", "newest"] = "oldest"
+    offset: int = Field(default=0, ge=0, le=100_000)
+    limit: int = Field(default=50, ge=1, le=200)
+    escrowId: EscrowId | None = None
+
+
+class JobQuery(_Body):
+    """``GET /api/jobs/{jobId}``: ``showPii=true`` shows email addresses whole."""
+
+    showPii: bool = False
+
+
+def parse_query(model: type[_Q], params: dict[str, str] | None) -> _Q:
+    """Query parameters as ``model``; ``HttpError(400)`` naming the parameter at fault."""
+    try:
+        return model.model_validate(params or {})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        field = ".".join(str(part) for part in first["loc"]) or "query"
+        raise HttpError(400, f"{field}: {first['msg']}", field=field) from None
+
+
+def parse_request(body: str | None) -> AnyRequest:
     """The POST body as a request model; ``HttpError(400)`` naming the field at fault."""
     try:
         data = json.loads(body or "")

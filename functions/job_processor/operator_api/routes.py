@@ -1,10 +1,15 @@
 """The operator API: ``/api/jobs/process`` on the HTTP API (payload v2).
 
 ``GET``  → ``{"stats": {<type>: {ready, scheduled, running}, ..., "dead_letter": n},
-"deadLetterCount": n, "deadLetterSample": [...], "oldestReadyAgeS": s}``;
+"deadLetterCount": n, "deadLetterSample": [...], "oldestReadyAgeS": s, "overview": {...}}``
+(the overview adds, per type, the oldest ready age and whether it is paused);
 ``POST`` ``{"action": "process-batch", "limit": 10, "types": [...]}`` → what it did;
 ``{"action": "replay-dead-letter", "ids": [...]}`` or ``"all": true`` → the ids queued
-again; ``{"action": "purge-dead-letter", ...}`` likewise → how many were deleted.
+again; ``{"action": "purge-dead-letter", ...}`` likewise → how many were deleted;
+``{"action": "cancel-job" | "run-job-now", "id": ...}`` (404 no such job, 409 not
+waiting); ``{"action": "pause-type" | "resume-type", "type": ...}``. Every action but
+process-batch takes ``"actor"`` (who asks; default ``operator-api``): the queue audits
+it, who and when, in the same call. The browsing routes are in ``browse``.
 Every request needs ``Authorization: Bearer <token>`` (compared in constant time):
 401 without it or with a wrong one, and nothing is done; 400 names the field at fault.
 
@@ -14,16 +19,32 @@ Every request needs ``Authorization: Bearer <token>`` (compared in constant time
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from jobs_core import BackendError, Job, QueueStats, logger
+from jobs_core import (
+    BackendError,
+    InvalidJobError,
+    Job,
+    JobNotFoundError,
+    JobStateError,
+    JobType,
+    QueueStats,
+    logger,
+    stats_view,
+)
 
 from .auth import TokenUnavailableError
 from .models import (
+    CancelJobRequest,
     HttpError,
+    PauseTypeRequest,
     ProcessBatchRequest,
+    PurgeDeadLetterRequest,
     ReplayDeadLetterRequest,
+    ResumeTypeRequest,
+    RunJobNowRequest,
     parse_request,
 )
 from .wiring import Services
@@ -49,7 +70,26 @@ def _backend_error(exc: BackendError) -> Response[Any]:
     return Response(503, content_types.APPLICATION_JSON, json.dumps(body))
 
 
-def _authorized() -> Services:
+@resolver.exception_handler(JobNotFoundError)  # type: ignore[untyped-decorator]
+def _not_found(exc: JobNotFoundError) -> Response[Any]:
+    body = {"error": str(exc), "id": exc.job_id}
+    return Response(404, content_types.APPLICATION_JSON, json.dumps(body))
+
+
+@resolver.exception_handler(JobStateError)  # type: ignore[untyped-decorator]
+def _wrong_state(exc: JobStateError) -> Response[Any]:
+    body = {"error": str(exc), "id": exc.job_id, "state": exc.state}
+    return Response(409, content_types.APPLICATION_JSON, json.dumps(body))
+
+
+@resolver.exception_handler(InvalidJobError)  # type: ignore[untyped-decorator]
+def _invalid(exc: InvalidJobError) -> Response[Any]:
+    body = {"error": str(exc), "field": exc.field}
+    return Response(400, content_types.APPLICATION_JSON, json.dumps(body))
+
+
+def authorized() -> Services:
+    """The services, once the request's bearer token is the operator token (else 401)."""
     svc: Services = resolver.context["services"]
     header = resolver.current_event.headers.get("authorization")  # case-insensitive
     try:
@@ -65,29 +105,48 @@ def _authorized() -> Services:
 
 @resolver.get(PATH)
 def get_stats() -> dict[str, Any]:
-    svc = _authorized()
+    svc = authorized()
     stats = svc.queue.get_queue_stats()
     sample = svc.queue.get_dead_letter_jobs(limit=DEAD_LETTER_SAMPLE)
-    return stats_response(stats, sample)
+    dead = svc.queue.dead_letter_by_type() if stats.dead_letter else None
+    return stats_response(stats, sample, dead)
 
 
 @resolver.post(PATH)
 def post_action() -> dict[str, Any]:
-    svc = _authorized()
+    svc = authorized()
     request = parse_request(resolver.current_event.body)
     if isinstance(request, ProcessBatchRequest):
         result = svc.processor.process_batch(
             request.types, request.limit, remaining_s=_http_budget_s()
         )
         return {"action": request.action, **result.to_dict()}
-    ids = list(request.ids) if request.ids else None
-    if isinstance(request, ReplayDeadLetterRequest):
-        replayed = svc.queue.replay_dead_letter(ids, limit=request.limit)
-        logger.info("dead letters replayed", extra={"count": len(replayed)})
-        return {"action": request.action, "replayed": len(replayed), "ids": replayed}
-    purged = svc.queue.purge_dead_letter(ids, limit=request.limit)
-    logger.info("dead letters purged", extra={"count": purged})
-    return {"action": request.action, "purged": purged}
+    logger.info("operator action", extra={"action": request.action, "actor": request.actor})
+    return _act(svc, request)
+
+
+def _act(svc: Services, request: Any) -> dict[str, Any]:
+    """An audited action (the queue writes who and when with it, in the same call)."""
+    queue, actor, action = svc.queue, request.actor, request.action
+    if isinstance(request, ReplayDeadLetterRequest | PurgeDeadLetterRequest):
+        ids = list(request.ids) if request.ids else None
+        if isinstance(request, ReplayDeadLetterRequest):
+            replayed = queue.replay_dead_letter(ids, limit=request.limit, actor=actor)
+            return {"action": action, "replayed": len(replayed), "ids": replayed}
+        purged = queue.purge_dead_letter(ids, limit=request.limit, actor=actor)
+        return {"action": action, "purged": purged}
+    if isinstance(request, CancelJobRequest):
+        queue.cancel_job(request.id, actor=actor)
+        return {"action": action, "id": request.id, "state": "cancelled"}
+    if isinstance(request, RunJobNowRequest):
+        queue.run_job_now(request.id, actor=actor)
+        return {"action": action, "id": request.id, "state": "queued"}
+    assert isinstance(request, PauseTypeRequest | ResumeTypeRequest)
+    if isinstance(request, PauseTypeRequest):
+        changed = queue.pause_type(request.type, actor=actor)
+    else:
+        changed = queue.resume_type(request.type, actor=actor)
+    return {"action": action, "type": request.type.value, "changed": changed}
 
 
 def _http_budget_s() -> float:
@@ -98,7 +157,9 @@ def _http_budget_s() -> float:
     return min(HTTP_BUDGET_S, float(remaining()) / 1000)
 
 
-def stats_response(stats: QueueStats, dead_sample: list[Job]) -> dict[str, Any]:
+def stats_response(
+    stats: QueueStats, dead_sample: list[Job], dead: Mapping[JobType, int] | None = None
+) -> dict[str, Any]:
     per_type: dict[str, Any] = {
         job_type.value: {"ready": s.ready, "scheduled": s.scheduled, "running": s.running}
         for job_type, s in sorted(stats.by_type.items())
@@ -108,6 +169,7 @@ def stats_response(stats: QueueStats, dead_sample: list[Job]) -> dict[str, Any]:
         "deadLetterCount": stats.dead_letter,
         "deadLetterSample": [_dead_summary(job) for job in dead_sample],
         "oldestReadyAgeS": round(stats.oldest_ready_age_s, 3),
+        "overview": stats_view(stats, dead or dict.fromkeys(JobType, 0)),
     }
 
 

@@ -21,9 +21,10 @@ keeps it for the life of the execution environment.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from jobs_core import (
     HandlerRegistry,
@@ -38,6 +39,7 @@ from jobs_core import (
 )
 
 from .auth import Fetch, TokenCheck, fetch_parameter
+from .history import CloudWatchHistory
 
 ENV_TOKEN_PARAM = "JOB_PROCESSOR_TOKEN_PARAM"  # noqa: S105 (a variable name)
 ENV_TOKEN = "JOB_PROCESSOR_SECRET_TOKEN"  # noqa: S105
@@ -52,6 +54,7 @@ class Services:
     token: TokenCheck
     fanout: Kicker
     config: ProcessorConfig
+    history: CloudWatchHistory
 
 
 def build_services(
@@ -61,6 +64,7 @@ def build_services(
     queue: JobQueue | None = None,
     lambda_client: LambdaInvoker | None = None,
     fetch: Fetch = fetch_parameter,
+    cloudwatch: Callable[[], Any] | None = None,
 ) -> Services:
     """Everything the handler needs, from ``environ``; tests inject the rest."""
     env = dict(environ)
@@ -75,7 +79,14 @@ def build_services(
         client=lambda_client,
     )
     token = TokenCheck(env.get(ENV_TOKEN_PARAM) or None, env.get(ENV_TOKEN) or None, fetch)
-    return Services(queue, processor, token, fanout, config)
+    history = CloudWatchHistory(cloudwatch or _cloudwatch_client)
+    return Services(queue, processor, token, fanout, config, history)
+
+
+def _cloudwatch_client() -> Any:
+    import boto3  # imported on first use: only the console's chart needs it
+
+    return boto3.client("cloudwatch")
 
 
 @cache

@@ -67,6 +67,7 @@ from .queue import (
 from .queue.backends import Backend, backend_from_settings, memory_backend
 from .queue.scripts import SettleCode
 from .secret_refs import AwsSecretResolver, resolver_from_env
+from .views import audit_view, event_view, job_summary, job_view, redact_data, stats_view
 from .webhook_urls import Resolver, UnsafeDestinationError, check_webhook_url, system_resolver
 
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ __all__ = [
     "TypeStats",
     "UnknownJobTypeError",
     "UnsafeDestinationError",
+    "audit_view",
     "backend_from_settings",
     "backoff_delay",
     "check_actor",
@@ -143,18 +145,23 @@ __all__ = [
     "default_handlers",
     "enqueue_job",
     "enqueue_jobs",
+    "event_view",
     "fanout_count",
     "get_dead_letter_jobs",
     "get_job_status",
     "get_queue_stats",
+    "job_summary",
+    "job_view",
     "kick_processor",
     "logger",
     "memory_backend",
     "process_batch",
     "process_next_job",
     "publish_drain",
+    "redact_data",
     "redact_emails",
     "resolver_from_env",
     "route_layer_loggers",
+    "stats_view",
     "system_resolver",
 ]

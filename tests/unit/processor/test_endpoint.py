@@ -136,7 +136,11 @@ def test_get_stats_response_shape(queue: JobQueue) -> None:
     status, body = call(svc, "get_stats")
 
     assert status == 200
-    assert set(body) == {"stats", "deadLetterCount", "deadLetterSample", "oldestReadyAgeS"}
+    assert set(body) == {
+        "stats", "deadLetterCount", "deadLetterSample", "oldestReadyAgeS", "overview",
+    }  # fmt: skip
+    assert body["overview"]["types"]["audit_log_created"]["ready"] == 3
+    assert body["overview"]["types"]["audit_log_created"]["paused"] is False
     assert set(body["stats"]) == {t.value for t in JobType} | {"dead_letter"}
     assert body["stats"]["audit_log_created"] == {"ready": 3, "scheduled": 0, "running": 0}
     assert body["stats"]["dead_letter"] == 1 and body["deadLetterCount"] == 1

@@ -194,6 +194,17 @@ class QueueOperations:
         jobs.sort(key=lambda j: (j.created_at, j.id))
         return jobs, bool(int(reply[0]))
 
+    def dead_letter_by_type(self) -> dict[JobType, int]:
+        """Dead-lettered jobs per type (every type, zeros too), for the console's overview;
+        reads the dead records (up to ``LIST_SCAN_CAP``), so it is not the monitor's call."""
+        reply = self._run(scripts.COUNT_DEAD, [self.keys.dead], [self.keys.prefix, LIST_SCAN_CAP])
+        counts = dict.fromkeys(JobType, 0)
+        rest = reply[1:]
+        for i in range(0, len(rest), 2):
+            if str(rest[i]) in JobType._value2member_map_:
+                counts[JobType(str(rest[i]))] = int(rest[i + 1])
+        return counts
+
     def get_dead_letter_jobs(self, limit: int = 100, *, offset: int = 0) -> list[Job]:
         """Dead-lettered jobs, newest first, with their last error."""
         reply = self._run(scripts.LIST_DEAD, [self.keys.dead], [self.keys.prefix, offset, limit])

@@ -60,6 +60,7 @@ FIND_JOBS = Script.load("find_jobs", read_only=True)
 ACT_ON_WAITING = Script.load("act_on_waiting_job")
 PAUSE = Script.load("pause_type")
 LIST_AUDIT = Script.load("list_audit", read_only=True)
+COUNT_DEAD = Script.load("count_dead", read_only=True)
 
 CLAIM_HEADER = 4  # claim_jobs returns {reaped, dead_lettered, next due, oom, records...}
 
