@@ -20,6 +20,7 @@ EXIT_UNREACHABLE = 3
 EXIT_NOT_FOUND = 4
 EXIT_DRIFT = 5  # reconcile: some escrow disagrees with Stripe
 EXIT_INTERRUPTED = 130
+ENV_ACTOR = "ESCROW_JOBS_ACTOR"
 
 
 class CliError(Exception):
@@ -86,6 +87,37 @@ class Cli:
 
     def scrub(self, value: Any) -> Any:
         return value if self.show_pii else render.redact(value)
+
+    @property
+    def width(self) -> int:
+        """Tables fit this: the terminal's width (``COLUMNS``), or a default off a terminal."""
+        return render.width_of(self.out)
+
+    def actor(self) -> str:
+        """Who acts, as the audit records it: ``ESCROW_JOBS_ACTOR``, else user@host (cli)."""
+        name = self.environ.get(ENV_ACTOR, "").strip()
+        if not name:
+            import getpass
+            import socket
+
+            try:
+                user = getpass.getuser()
+            except Exception:  # no login name (a container): the host still says where
+                user = "unknown"
+            name = f"{user}@{socket.gethostname()} (cli)"
+        return name[:80]
+
+    def confirm(self, prompt: str, what: str) -> bool:
+        """Ask on the terminal; refuse (exit 2) when there is none: scripts pass --yes."""
+        if not render._isatty(self.stdin):
+            raise CliError(
+                EXIT_BAD_INPUT,
+                "confirmation_required",
+                f"refusing to {what} without a confirmation: run it in a terminal, or pass --yes",
+            )
+        self.err.write(prompt)
+        self.err.flush()
+        return self.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def parse_job_type(name: str) -> JobType:

@@ -2,8 +2,14 @@
 
 Commands::
 
+    escrow-jobs --version
     escrow-jobs stats [--watch [--interval S] [--count N]]
-    escrow-jobs jobs show ID
+    escrow-jobs jobs list [--state S] [--type T] [--escrow ID] [--limit N] [--offset N]
+                          [--newest]
+    escrow-jobs jobs show ID                  (with every attempt and operator action)
+    escrow-jobs jobs cancel ID [--yes]
+    escrow-jobs jobs run-now ID
+    escrow-jobs queue pause TYPE | queue resume TYPE
     escrow-jobs dlq list [--limit N] [--offset N]
     escrow-jobs dlq show ID
     escrow-jobs dlq replay (ID... | --all) [--batch-size N] [--progress | --no-progress]
@@ -21,8 +27,10 @@ The queue is the one the environment names, exactly as the Lambdas read it
 (``jobs_core.Settings.from_env``): Upstash (``UPSTASH_REDIS_REST_URL``/``_TOKEN``),
 ``REDIS_URL``, or with neither the embedded in-memory Redis (empty; a note says so).
 
-Exit codes: 0 done; 1 declined (a purge not confirmed); 2 bad input or configuration;
-3 Redis unreachable or failing; 4 no such job; 130 interrupted.
+Exit codes: 0 done; 1 declined (a purge or cancel not confirmed, or a job in a state that
+does not allow the action); 2 bad input or configuration; 3 Redis unreachable or failing;
+4 no such job; 130 interrupted. Actions are audited with who did them:
+``ESCROW_JOBS_ACTOR``, else ``user@host (cli)``.
 
     >>> env = {"REDIS_URL": "redis://127.0.0.1:6390/0"}
     >>> main(["--json", "stats"], environ=env)  # doctest: +SKIP
@@ -37,10 +45,25 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
-from jobs_core import BackendError, ConfigurationError, InvalidJobError
+from jobs_core import (
+    BackendError,
+    ConfigurationError,
+    InvalidJobError,
+    JobNotFoundError,
+    JobStateError,
+)
 
-from . import render
-from .cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE, Cli, CliError
+from . import __version__, render
+from .cli import (
+    EXIT_BAD_INPUT,
+    EXIT_DECLINED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    Cli,
+    CliError,
+)
 from .parser import build_parser
 
 
@@ -58,6 +81,9 @@ def main(
     err = stderr or sys.stderr
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
+    if "--version" in argv[:1]:
+        out.write(f"escrow-jobs {__version__}\n")
+        return EXIT_OK
     try:
         args = build_parser().parse_args(argv)
         as_json = bool(getattr(args, "json", False))
@@ -92,6 +118,10 @@ def _expected(exc: Exception) -> CliError | None:
         )
     if isinstance(exc, InvalidJobError):
         return CliError(EXIT_BAD_INPUT, "bad_input", render.redact_text(str(exc)), field=exc.field)
+    if isinstance(exc, JobNotFoundError):
+        return CliError(EXIT_NOT_FOUND, "not_found", str(exc), id=exc.job_id)
+    if isinstance(exc, JobStateError):
+        return CliError(EXIT_DECLINED, "wrong_state", str(exc), id=exc.job_id, state=exc.state)
     if isinstance(exc, ConfigurationError):
         return CliError(EXIT_BAD_INPUT, "configuration", f"configuration error: {exc}")
     return None

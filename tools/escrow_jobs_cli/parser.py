@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from typing import NoReturn
 
+from jobs_core import LIST_STATES
+
 from .cli import EXIT_BAD_INPUT, CliError
 from .commands.dlq import (
     MAX_BATCH,
@@ -16,7 +18,14 @@ from .commands.dlq import (
     cmd_dlq_show,
 )
 from .commands.drain import cmd_drain
-from .commands.jobs import cmd_enqueue, cmd_jobs_show
+from .commands.jobs import (
+    cmd_enqueue,
+    cmd_jobs_cancel,
+    cmd_jobs_list,
+    cmd_jobs_run_now,
+    cmd_jobs_show,
+)
+from .commands.queue import cmd_queue_pause, cmd_queue_resume
 from .commands.reconcile import cmd_reconcile
 from .commands.stats import cmd_stats
 
@@ -93,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 done, 1 declined, 2 bad input, 3 Redis unreachable, "
         "4 not found, 130 interrupted.",
     )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
@@ -114,12 +124,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stats.set_defaults(run=cmd_stats)
 
-    jobs = commands.add_parser("jobs", parents=[common], help="look at one job")
+    jobs = commands.add_parser("jobs", parents=[common], help="list, look at and steer jobs")
     jobs_cmds = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", parser_class=_Parser)
     jobs_cmds.required = True
-    show = jobs_cmds.add_parser("show", parents=[common], help="a job's state and payload")
+    listing = jobs_cmds.add_parser(
+        "list", parents=[common], help="jobs by state and type, or the jobs of one escrow"
+    )
+    listing.add_argument(
+        "--state", choices=LIST_STATES, default="ready", help="ready (default), scheduled, "
+        "running or dead",
+    )  # fmt: skip
+    listing.add_argument("--type", default=None, metavar="T", help="one job type")
+    listing.add_argument(
+        "--escrow", default=None, metavar="ID", help="the waiting, running and dead jobs of "
+        "this escrow (its transaction id)",
+    )  # fmt: skip
+    listing.add_argument("--limit", type=_positive_int(1, 500), default=20, metavar="N")
+    listing.add_argument("--offset", type=_positive_int(0, 10**6), default=0, metavar="N")
+    listing.add_argument("--newest", action="store_true", help="newest first (default oldest)")
+    listing.set_defaults(run=cmd_jobs_list)
+    show = jobs_cmds.add_parser(
+        "show", parents=[common], help="a job: state, options, every attempt, payload"
+    )
     show.add_argument("id", help="the job id")
     show.set_defaults(run=cmd_jobs_show)
+    cancel = jobs_cmds.add_parser(
+        "cancel", parents=[common], help="take a waiting job out of the queue (asks first)"
+    )
+    cancel.add_argument("id", help="the job id")
+    cancel.add_argument("--yes", "-y", action="store_true", help="do not ask (for scripts)")
+    cancel.set_defaults(run=cmd_jobs_cancel)
+    run_now = jobs_cmds.add_parser(
+        "run-now", parents=[common], help="make a scheduled or backing-off job due now"
+    )
+    run_now.add_argument("id", help="the job id")
+    run_now.set_defaults(run=cmd_jobs_run_now)
+
+    queue = commands.add_parser("queue", parents=[common], help="pause or resume a job type")
+    queue_cmds = queue.add_subparsers(dest="queue_command", metavar="ACTION", parser_class=_Parser)
+    queue_cmds.required = True
+    pause = queue_cmds.add_parser("pause", parents=[common], help="stop claiming a job type")
+    pause.add_argument("type", metavar="TYPE")
+    pause.set_defaults(run=cmd_queue_pause)
+    resume = queue_cmds.add_parser("resume", parents=[common], help="claim a job type again")
+    resume.add_argument("type", metavar="TYPE")
+    resume.set_defaults(run=cmd_queue_resume)
 
     dlq = commands.add_parser("dlq", parents=[common], help="the dead-letter queue")
     dlq_cmds = dlq.add_subparsers(dest="dlq_command", metavar="ACTION", parser_class=_Parser)

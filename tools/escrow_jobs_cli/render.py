@@ -1,80 +1,67 @@
-"""Output of the CLI: plain tables, JSON views, redaction of email addresses, a progress bar.
+"""Output of the CLI: tables and progress through ``rich`` (fitted to the terminal's width),
+JSON views (``jobs_core``'s, as the operator API answers), redaction of email addresses.
 
-No terminal library: a table is padded columns, the progress bar is one line redrawn
-with ``\\r`` (only when its stream is a terminal, unless forced).
-
-    >>> print(table(["TYPE", "READY"], [["audit_log_created", 3]], right={1}))
-    TYPE               READY
-    audit_log_created      3
+    >>> print(table(["TYPE", "READY"], [["audit_log_created", 3]], right={1}, width=40))
+     TYPE                READY
+     audit_log_created       3
 """
 
 from __future__ import annotations
 
+import io
 import json
-import re
+import os
+import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any, TextIO
 
-from jobs_core import Job, QueueStats
+from jobs_core import QueueStats, iso, job_view, redact_data, redact_emails
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
+from rich.text import Text
 
-_EMAIL = re.compile(
-    r"(?P<local>[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+)@(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
-)
+DEFAULT_WIDTH = 120  # when the output is not a terminal (a pipe, a file, a test)
 
-
-def redact_text(text: str) -> str:
-    """Every email address in ``text`` as ``u***@example.com``.
-
-    >>> redact_text("sent to bob@example.com")
-    'sent to b***@example.com'
-    """
-    return _EMAIL.sub(lambda m: f"{m.group('local')[0]}***@{m.group('domain')}", text)
+redact_text = redact_emails
+redact = redact_data
+__all__ = ["iso", "job_view", "redact", "redact_text"]
 
 
-def redact(value: Any) -> Any:
-    """``value`` (JSON data) with every email address inside its strings redacted."""
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, Mapping):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    return value
+def width_of(stream: TextIO) -> int:
+    """The terminal's width when ``stream`` is one (or ``COLUMNS``), else ``DEFAULT_WIDTH``."""
+    if _isatty(stream) or os.environ.get("COLUMNS"):
+        return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+    return DEFAULT_WIDTH
 
 
-def iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def job_view(job: Job, *, show_pii: bool = False) -> dict[str, Any]:
-    """A job as the CLI prints it in JSON (camelCase, like the operator endpoint)."""
-    scrub: Callable[[Any], Any] = (lambda v: v) if show_pii else redact
-    return {
-        "id": job.id,
-        "type": job.type.value,
-        "state": job.state.value,
-        "attempts": job.attempts,
-        "maxAttempts": job.max_attempts,
-        "createdAt": iso(job.created_at),
-        "nextRunAt": iso(job.next_run_at),
-        "startedAt": iso(job.started_at),
-        "finishedAt": iso(job.finished_at),
-        "lastError": scrub(job.last_error),
-        "dedupeKey": job.dedupe_key,
-        "correlationId": job.correlation_id,
-        "payload": scrub(job.payload),
-    }
-
-
-def job_text(view: Mapping[str, Any]) -> str:
-    """``job_view`` as aligned ``key: value`` lines, the payload as indented JSON."""
+def job_text(view: Mapping[str, Any], *, width: int = DEFAULT_WIDTH) -> str:
+    """``job_view`` as aligned ``key: value`` lines, its attempts as a table, the payload
+    as indented JSON."""
     lines = []
     for key, value in view.items():
-        if key == "payload":
+        if key in ("payload", "history", "piiShown"):
             continue
         lines.append(f"{key + ':':<15}{'-' if value is None else value}")
+    history = view.get("history") or []
+    if history:
+        rows = [
+            [e["attempt"] or "", e["kind"], e["startedAt"] or "-", e["at"], e["processor"] or "-",
+             e["error"] or "", e["nextRunAt"] or "-", e["actor"] or ""]
+            for e in history
+        ]  # fmt: skip
+        lines.append("attempts and actions:")
+        lines.append(
+            table(
+                ["#", "WHAT", "STARTED", "ENDED", "PROCESSOR", "ERROR", "NEXT DUE", "BY"],
+                rows,
+                right={0},
+                width=width,
+                wrap={5},
+            )
+        )
     payload = json.dumps(view["payload"], indent=2, sort_keys=True)
     lines.append("payload:")
     lines += ["  " + line for line in payload.splitlines()]
@@ -86,7 +73,13 @@ def stats_view(stats: QueueStats, *, namespace: str, backend: str) -> dict[str, 
         "namespace": namespace,
         "backend": backend,
         "byType": {
-            t.value: {"ready": s.ready, "scheduled": s.scheduled, "running": s.running}
+            t.value: {
+                "ready": s.ready,
+                "scheduled": s.scheduled,
+                "running": s.running,
+                "oldestReadyAgeS": round(s.oldest_ready_age_s, 3),
+                "paused": s.paused,
+            }
             for t, s in sorted(stats.by_type.items())
         },
         "ready": stats.ready,
@@ -98,12 +91,15 @@ def stats_view(stats: QueueStats, *, namespace: str, backend: str) -> dict[str, 
     }
 
 
-def stats_text(view: Mapping[str, Any]) -> str:
+def stats_text(view: Mapping[str, Any], *, width: int = DEFAULT_WIDTH) -> str:
     rows: list[list[Any]] = [
-        [name, s["ready"], s["scheduled"], s["running"]] for name, s in view["byType"].items()
-    ]
-    rows.append(["total", view["ready"], view["scheduled"], view["running"]])
-    body = table(["TYPE", "READY", "SCHEDULED", "RUNNING"], rows, right={1, 2, 3}, rule_before=-1)
+        [name, s["ready"], s["scheduled"], s["running"], f"{s['oldestReadyAgeS']:.1f}s",
+         "paused" if s["paused"] else ""]
+        for name, s in view["byType"].items()
+    ]  # fmt: skip
+    rows.append(["total", view["ready"], view["scheduled"], view["running"], "", ""])
+    headers = ["TYPE", "READY", "SCHEDULED", "RUNNING", "OLDEST READY", ""]
+    body = table(headers, rows, right={1, 2, 3, 4}, rule_before=-1, width=width)
     note = "  (counts are lower bounds: the scan was truncated)" if view["truncated"] else ""
     return (
         f"queue {view['namespace']} on {view['backend']}\n\n{body}\n\n"
@@ -112,18 +108,37 @@ def stats_text(view: Mapping[str, Any]) -> str:
     )
 
 
-def dead_rows(views: Iterable[Mapping[str, Any]], *, error_width: int = 60) -> str:
+def dead_rows(views: Iterable[Mapping[str, Any]], *, width: int = DEFAULT_WIDTH) -> str:
     rows = [
         [
             v["id"],
             v["type"],
             f"{v['attempts']}/{v['maxAttempts']}",
             v["finishedAt"] or "-",
-            shorten(v["lastError"] or "-", error_width),
+            shorten(v["lastError"] or "-", 300),
         ]
         for v in views
     ]
-    return table(["ID", "TYPE", "ATTEMPTS", "DEAD SINCE", "LAST ERROR"], rows, right={2})
+    headers = ["ID", "TYPE", "ATTEMPTS", "DEAD SINCE", "LAST ERROR"]
+    return table(headers, rows, right={2}, width=width, wrap={4})
+
+
+def job_rows(views: Iterable[Mapping[str, Any]], *, width: int = DEFAULT_WIDTH) -> str:
+    """Jobs in a list (``jobs_core.job_summary``): the error column wraps to fit."""
+    rows = [
+        [
+            v["id"],
+            v["type"],
+            v["state"],
+            v["transactionId"] or "-",
+            f"{v['attempts']}/{v['maxAttempts']}",
+            (v["finishedAt"] if v["state"] == "dead" else v["nextRunAt"]) or "-",
+            shorten(v["lastError"] or "", 300),
+        ]
+        for v in views
+    ]
+    headers = ["ID", "TYPE", "STATE", "ESCROW", "ATTEMPTS", "DUE / DIED", "LAST ERROR"]
+    return table(headers, rows, right={4}, width=width, wrap={6})
 
 
 def shorten(text: str, width: int) -> str:
@@ -137,26 +152,27 @@ def table(
     *,
     right: set[int] | frozenset[int] = frozenset(),
     rule_before: int | None = None,
+    width: int = DEFAULT_WIDTH,
+    wrap: set[int] | frozenset[int] = frozenset(),
 ) -> str:
-    """Columns padded to their widest cell; ``right`` = indexes of right-aligned columns.
-    ``rule_before`` (an index into rows, negative allowed) draws a rule above that row."""
-    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: Sequence[str]) -> str:
-        parts = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        return "  ".join(parts).rstrip()
-
-    out = [line(cells[0])]
+    """A ``rich`` table fitted to ``width``: ``right`` = indexes of right-aligned columns,
+    ``wrap`` = columns that may wrap (the others are kept whole, or cut with an ellipsis);
+    ``rule_before`` (an index into rows, negative allowed) draws a rule above that row.
+    Cells are plain text (never rich markup: an error may hold brackets)."""
+    grid = Table(box=box.SIMPLE_HEAD, show_edge=False, header_style="bold", pad_edge=False)
+    for i, header in enumerate(headers):
+        grid.add_column(
+            header,
+            justify="right" if i in right else "left",
+            overflow="fold" if i in wrap else "ellipsis",
+            no_wrap=i not in wrap,
+        )
     rule_at = None if rule_before is None else rule_before % max(len(rows), 1)
-    for index, row in enumerate(cells[1:]):
-        if index == rule_at:
-            out.append("  ".join("-" * w for w in widths))
-        out.append(line(row))
-    return "\n".join(out)
+    for index, row in enumerate(rows):
+        grid.add_row(*(Text(str(c)) for c in row), end_section=index + 1 == rule_at)
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None, highlight=False).print(grid)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip("\n").splitlines())
 
 
 def dumps(data: Any) -> str:
@@ -164,10 +180,8 @@ def dumps(data: Any) -> str:
 
 
 class ProgressBar:
-    """``[#####.....] 50%  500/1000 replayed`` redrawn in place on a terminal.
-
-    ``enabled=None`` draws only when ``stream`` is a terminal. ``finish`` ends the line.
-    """
+    """A ``rich`` progress bar on ``stream`` (``500/1000 replayed``), drawn only when
+    ``stream`` is a terminal unless ``enabled`` says otherwise; ``finish`` ends it."""
 
     def __init__(
         self,
@@ -175,43 +189,43 @@ class ProgressBar:
         stream: TextIO,
         *,
         label: str = "",
-        width: int = 30,
         enabled: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total = max(total, 0)
         self.done = 0
-        self.stream = stream
-        self.label = label
-        self.width = width
         self.enabled = _isatty(stream) if enabled is None else enabled
-        self._clock = clock
-        self._started = clock()
+        console = Console(file=stream, force_terminal=self.enabled, width=width_of(stream))
+        self._progress = Progress(
+            BarColumn(),
+            TaskProgressColumn(),
+            MofNCompleteColumn(),
+            TextColumn(label),
+            console=console,
+            disable=not self.enabled,
+            get_time=clock,
+            auto_refresh=False,
+        )
+        self._task = self._progress.add_task(label, total=self.total)
+        self._started = False
 
     def advance(self, count: int) -> None:
         self.done += count
+        self._progress.update(self._task, completed=self.done, total=max(self.total, self.done))
         self.draw()
 
-    def render(self) -> str:
-        total = max(self.total, self.done, 1)
-        fraction = min(self.done / total, 1.0)
-        filled = round(fraction * self.width)
-        bar = "#" * filled + "." * (self.width - filled)
-        elapsed = self._clock() - self._started
-        return (
-            f"[{bar}] {fraction * 100:3.0f}%  {self.done}/{max(self.total, self.done)}"
-            f" {self.label}  {elapsed:.1f}s"
-        ).rstrip()
-
     def draw(self) -> None:
-        if self.enabled:
-            self.stream.write("\r" + self.render())
-            self.stream.flush()
+        if not self.enabled:
+            return
+        if not self._started:
+            self._progress.start()
+            self._started = True
+        self._progress.refresh()
 
     def finish(self) -> None:
         if self.enabled:
-            self.stream.write("\r" + self.render() + "\n")
-            self.stream.flush()
+            self.draw()
+            self._progress.stop()
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -67,7 +67,7 @@ from .queue import (
 from .queue.backends import Backend, backend_from_settings, memory_backend
 from .queue.scripts import SettleCode
 from .secret_refs import AwsSecretResolver, resolver_from_env
-from .views import audit_view, event_view, job_summary, job_view, redact_data, stats_view
+from .views import audit_view, event_view, iso, job_summary, job_view, redact_data, stats_view
 from .webhook_urls import Resolver, UnsafeDestinationError, check_webhook_url, system_resolver
 
 if TYPE_CHECKING:
@@ -150,6 +150,7 @@ __all__ = [
     "get_dead_letter_jobs",
     "get_job_status",
     "get_queue_stats",
+    "iso",
     "job_summary",
     "job_view",
     "kick_processor",

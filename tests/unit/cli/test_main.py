@@ -165,11 +165,13 @@ def test_stats_table_and_json(run_cli: RunCli, memory_env: dict[str, str]) -> No
     table = run_cli("stats")
     assert table.code == EXIT_OK
     line = next(x for x in table.out.splitlines() if x.startswith("audit_log_created"))
-    assert line.split()[1:] == ["1", "0", "0"]
+    assert line.split()[1:4] == ["1", "0", "0"]
     assert "dead letter: 2" in table.out
 
     data = json.loads(run_cli("stats", "--json").out)
-    assert data["byType"]["audit_log_created"] == {"ready": 1, "scheduled": 0, "running": 0}
+    audit = data["byType"]["audit_log_created"]
+    assert (audit["ready"], audit["scheduled"], audit["running"]) == (1, 0, 0)
+    assert audit["paused"] is False and 0 <= audit["oldestReadyAgeS"] < 60
     assert (data["ready"], data["deadLetter"], data["backend"]) == (1, 2, "memory")
     assert data["namespace"] == memory_env["JOBS_NAMESPACE"]
 

@@ -16,6 +16,16 @@ def template() -> Template:
     return Template.load(ROOT / "template.yaml", stack_name="stk")
 
 
+CONSOLE_ROUTES = {
+    "GET /api/jobs",
+    "GET /api/jobs/{jobId}",
+    "GET /api/jobs/audit",
+    "GET /api/jobs/history",
+    "GET /",
+    "GET /console/{asset}",
+}
+
+
 def test_routes_match_the_api_and_its_authorizer(template: Template) -> None:
     routes = {r.route_key: r for r in template.routes()}
     assert set(routes) == {
@@ -28,13 +38,16 @@ def test_routes_match_the_api_and_its_authorizer(template: Template) -> None:
         "POST /api/stripe/webhook",
         "GET /api/jobs/process",
         "POST /api/jobs/process",
+        *CONSOLE_ROUTES,
     }
     unauthenticated = {k for k, r in routes.items() if not r.authorized}
     assert unauthenticated == {
         "POST /api/stripe/webhook",
         "GET /api/jobs/process",
         "POST /api/jobs/process",
+        *CONSOLE_ROUTES,  # the processor checks its own token (the page itself holds no data)
     }
+    assert {routes[k].function for k in CONSOLE_ROUTES} == {"JobProcessorFunction"}
     assert routes["GET /api/escrow/{id}"].function == "EscrowApiFunction"
     assert routes["GET /api/jobs/process"].function == "JobProcessorFunction"
 

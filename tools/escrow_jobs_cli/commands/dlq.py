@@ -21,7 +21,8 @@ def cmd_dlq_list(cli: Cli) -> int:
         text = "the dead-letter queue is empty" if total == 0 else f"no entries past {total}"
     else:
         shown = f"{cli.args.offset + 1}-{cli.args.offset + len(views)}"
-        text = f"{render.dead_rows(views)}\n\n{shown} of {total} dead-lettered jobs (newest first)"
+        rows = render.dead_rows(views, width=cli.width)
+        text = f"{rows}\n\n{shown} of {total} dead-lettered jobs (newest first)"
     cli.emit({"total": total, "offset": cli.args.offset, "jobs": views}, text)
     return EXIT_OK
 
@@ -36,7 +37,7 @@ def cmd_dlq_show(cli: Cli) -> int:
             f"job {cli.args.id} is not in the dead-letter queue ({state})",
         )
     view = render.job_view(job, show_pii=cli.show_pii)
-    cli.emit(view, render.job_text(view))
+    cli.emit(view, render.job_text(view, width=cli.width))
     return EXIT_OK
 
 
@@ -68,12 +69,13 @@ def cmd_dlq_replay(cli: Cli) -> int:
     if ids is not None:
         for start in range(0, len(ids), batch):
             chunk = ids[start : start + batch]
-            done = queue.replay_dead_letter(chunk, limit=len(chunk))
+            done = queue.replay_dead_letter(chunk, limit=len(chunk), actor=cli.actor())
             replayed += done
             progress.advance(len(chunk))
     else:
         while len(replayed) < total:
-            done = queue.replay_dead_letter(None, limit=min(batch, total - len(replayed)))
+            left = min(batch, total - len(replayed))
+            done = queue.replay_dead_letter(None, limit=left, actor=cli.actor())
             if not done:
                 break
             replayed += done
@@ -95,16 +97,17 @@ def cmd_dlq_purge(cli: Cli) -> int:
         cli.emit({"purged": 0}, "the dead-letter queue is empty: nothing to purge")
         return EXIT_OK
     what = f"{count} dead-lettered job(s)" if ids is None else f"{count} named job(s)"
-    if not cli.args.yes and not _confirm(cli, f"Delete {what} for good? [y/N] "):
+    if not cli.args.yes and not cli.confirm(f"Delete {what} for good? [y/N] ", "purge"):
         raise CliError(EXIT_DECLINED, "declined", "nothing purged")
     purged = 0
     if ids is not None:
         for start in range(0, len(ids), MAX_BATCH):
             chunk = ids[start : start + MAX_BATCH]
-            purged += queue.purge_dead_letter(chunk, limit=len(chunk))
+            purged += queue.purge_dead_letter(chunk, limit=len(chunk), actor=cli.actor())
     else:
         while purged < count:
-            done = queue.purge_dead_letter(None, limit=min(PURGE_BATCH, count - purged))
+            left = min(PURGE_BATCH, count - purged)
+            done = queue.purge_dead_letter(None, limit=left, actor=cli.actor())
             if done == 0:
                 break
             purged += done
@@ -116,16 +119,3 @@ def cmd_dlq_purge(cli: Cli) -> int:
     data = {"purged": purged} if ids is None else {"purged": purged, "notFound": not_found}
     cli.emit(data, text)
     return EXIT_NOT_FOUND if ids is not None and purged == 0 else EXIT_OK
-
-
-def _confirm(cli: Cli, prompt: str) -> bool:
-    if not render._isatty(cli.stdin):
-        raise CliError(
-            EXIT_BAD_INPUT,
-            "confirmation_required",
-            "refusing to purge without a confirmation: run it in a terminal, or pass --yes",
-        )
-    cli.err.write(prompt)
-    cli.err.flush()
-    answer = cli.stdin.readline().strip().lower()
-    return answer in ("y", "yes")

@@ -37,7 +37,8 @@ def cmd_drain(cli: Cli) -> int:
         + (f", {tally.released} released unstarted" if tally.released else "")
     )
     if rows:
-        text = render.table(["ID", "TYPE", "ATTEMPT", "OUTCOME", "ERROR"], rows, right={2})
+        headers = ["ID", "TYPE", "ATTEMPT", "OUTCOME", "ERROR"]
+        text = render.table(headers, rows, right={2}, width=cli.width, wrap={4})
         text += "\n\n" + summary
     else:
         text = "no job was due"

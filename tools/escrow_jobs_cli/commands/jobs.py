@@ -1,4 +1,4 @@
-"""``escrow-jobs jobs show ID`` and ``escrow-jobs enqueue TYPE --payload ...``: one job."""
+"""``escrow-jobs jobs list|show|cancel|run-now`` and ``escrow-jobs enqueue``: jobs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,50 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
+from jobs_core import job_summary
+
 from .. import render
-from ..cli import EXIT_BAD_INPUT, EXIT_NOT_FOUND, EXIT_OK, Cli, CliError, parse_job_type
+from ..cli import (
+    EXIT_BAD_INPUT,
+    EXIT_DECLINED,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    Cli,
+    CliError,
+    parse_job_type,
+)
+
+
+def cmd_jobs_list(cli: Cli) -> int:
+    args, queue = cli.args, cli.queue()
+    if args.escrow:
+        jobs, complete = queue.find_jobs(args.escrow, limit=args.limit)
+        views = [job_summary(j) for j in jobs]
+        what = f"waiting, running or dead job(s) of escrow {args.escrow}"
+        note = "" if complete else " (the search was truncated)"
+        text = f"{len(views)} {what}{note}; succeeded jobs are found by id (jobs show ID)"
+        data: dict[str, Any] = {"escrowId": args.escrow, "jobs": views, "complete": complete}
+    else:
+        job_type = parse_job_type(args.type) if args.type else None
+        page = queue.list_jobs(
+            args.state,
+            job_type=job_type,
+            newest_first=args.newest,
+            offset=args.offset,
+            limit=args.limit,
+        )
+        views = [job_summary(j) for j in page.jobs]
+        kind = f"{args.state} {job_type.value if job_type else ''} jobs".replace("  ", " ")
+        order = "newest" if args.newest else "oldest"
+        more = "" if page.complete else "+"
+        shown = f"{args.offset + 1}-{args.offset + len(views)}" if views else "none"
+        text = f"{shown} of {page.total}{more} {kind} ({order} first)"
+        data = {"state": args.state, "total": page.total, "complete": page.complete,
+                "offset": args.offset, "jobs": views}  # fmt: skip
+    if views:
+        text = render.job_rows(cli.scrub(views), width=cli.width) + "\n\n" + text
+    cli.emit(cli.scrub(data), text)
+    return EXIT_OK
 
 
 def cmd_jobs_show(cli: Cli) -> int:
@@ -17,7 +59,24 @@ def cmd_jobs_show(cli: Cli) -> int:
             EXIT_NOT_FOUND, "not_found", f"job {cli.args.id} not found (or its record expired)"
         )
     view = render.job_view(job, show_pii=cli.show_pii)
-    cli.emit(view, render.job_text(view))
+    cli.emit(view, render.job_text(view, width=cli.width))
+    return EXIT_OK
+
+
+def cmd_jobs_cancel(cli: Cli) -> int:
+    job_id = cli.args.id
+    prompt = f"Cancel job {job_id}? It will not run. [y/N] "
+    if not cli.args.yes and not cli.confirm(prompt, "cancel"):
+        raise CliError(EXIT_DECLINED, "declined", "nothing cancelled")
+    cli.queue().cancel_job(job_id, actor=cli.actor())
+    cli.emit({"id": job_id, "state": "cancelled"}, f"cancelled job {job_id}")
+    return EXIT_OK
+
+
+def cmd_jobs_run_now(cli: Cli) -> int:
+    job_id = cli.args.id
+    cli.queue().run_job_now(job_id, actor=cli.actor())
+    cli.emit({"id": job_id, "state": "queued"}, f"job {job_id} is due now")
     return EXIT_OK
 
 

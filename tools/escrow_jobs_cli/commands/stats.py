@@ -36,7 +36,9 @@ def _stats(cli: Cli) -> int:
                 cli.out.write("\x1b[H\x1b[2J")  # clear the screen, cursor home
             stamp = time.strftime("%H:%M:%S")
             footer = f"\n\n{stamp}  refreshing every {cli.args.interval:g}s, Ctrl-C to stop"
-            cli.out.write(render.stats_text(view) + (footer if watch else "") + "\n")
+            cli.out.write(
+                render.stats_text(view, width=cli.width) + (footer if watch else "") + "\n"
+            )
         cli.out.flush()
         refreshes += 1
         if not watch or (cli.args.count and refreshes >= cli.args.count):
