@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install redis-bin test test-fast lint format bench dev clean
+.PHONY: install redis-bin browser-bin test test-fast lint format bench dev clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,17 @@ redis-bin:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 	@redis-server --version
 
-test: install redis-bin
+# The console's browser test drives Debian's chromium through Playwright (installed by pip
+# with the dev extras); `playwright install` cannot download browsers here, so install the
+# distribution's package when it is missing.
+browser-bin:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "chromium not found: installing it"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@chromium --version
+
+test: install redis-bin browser-bin
 	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 test-fast: install

@@ -91,7 +91,7 @@ class Cli:
     @property
     def width(self) -> int:
         """Tables fit this: the terminal's width (``COLUMNS``), or a default off a terminal."""
-        return render.width_of(self.out)
+        return render.width_of(self.out, self.environ)
 
     def actor(self) -> str:
         """Who acts, as the audit records it: ``ESCROW_JOBS_ACTOR``, else user@host (cli)."""

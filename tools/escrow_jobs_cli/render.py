@@ -30,11 +30,13 @@ redact = redact_data
 __all__ = ["iso", "job_view", "redact", "redact_text"]
 
 
-def width_of(stream: TextIO) -> int:
-    """The terminal's width when ``stream`` is one (or ``COLUMNS``), else ``DEFAULT_WIDTH``."""
-    if _isatty(stream) or os.environ.get("COLUMNS"):
+def width_of(stream: TextIO, environ: Mapping[str, str] | None = None) -> int:
+    """The terminal's width when ``stream`` is one, else ``COLUMNS`` (of ``environ``, the
+    invocation's environment), else ``DEFAULT_WIDTH``."""
+    if _isatty(stream):
         return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
-    return DEFAULT_WIDTH
+    columns = (environ if environ is not None else os.environ).get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) >= 20 else DEFAULT_WIDTH
 
 
 def job_text(view: Mapping[str, Any], *, width: int = DEFAULT_WIDTH) -> str:
@@ -98,8 +100,8 @@ def stats_text(view: Mapping[str, Any], *, width: int = DEFAULT_WIDTH) -> str:
         for name, s in view["byType"].items()
     ]  # fmt: skip
     rows.append(["total", view["ready"], view["scheduled"], view["running"], "", ""])
-    headers = ["TYPE", "READY", "SCHEDULED", "RUNNING", "OLDEST READY", ""]
-    body = table(headers, rows, right={1, 2, 3, 4}, rule_before=-1, width=width)
+    headers = ["TYPE", "READY", "SCHEDULED", "RUNNING", "OLDEST", ""]
+    body = table(headers, rows, right={1, 2, 3, 4}, rule_before=-1, width=width, wrap={0})
     note = "  (counts are lower bounds: the scan was truncated)" if view["truncated"] else ""
     return (
         f"queue {view['namespace']} on {view['backend']}\n\n{body}\n\n"
@@ -120,7 +122,7 @@ def dead_rows(views: Iterable[Mapping[str, Any]], *, width: int = DEFAULT_WIDTH)
         for v in views
     ]
     headers = ["ID", "TYPE", "ATTEMPTS", "DEAD SINCE", "LAST ERROR"]
-    return table(headers, rows, right={2}, width=width, wrap={4})
+    return table(headers, rows, right={2}, width=width, wrap={1, 3, 4})
 
 
 def job_rows(views: Iterable[Mapping[str, Any]], *, width: int = DEFAULT_WIDTH) -> str:
@@ -138,7 +140,7 @@ def job_rows(views: Iterable[Mapping[str, Any]], *, width: int = DEFAULT_WIDTH) 
         for v in views
     ]
     headers = ["ID", "TYPE", "STATE", "ESCROW", "ATTEMPTS", "DUE / DIED", "LAST ERROR"]
-    return table(headers, rows, right={4}, width=width, wrap={6})
+    return table(headers, rows, right={4}, width=width, wrap={1, 3, 5, 6})
 
 
 def shorten(text: str, width: int) -> str:

@@ -23,6 +23,7 @@ from .config import STACK_NAME
 from .lambda_runtime import LocalFunction
 from .scheduler import Scheduler
 from .template import Template
+from .throughput import ThroughputHistory
 
 log = logging.getLogger("local_stack.functions")
 
@@ -36,6 +37,7 @@ class FunctionHost:
         self._router_cm: contextlib.AbstractContextManager[emf.StdoutRouter] | None = None
         self._router: emf.StdoutRouter | None = None
         self._last_monitor: str | None = None
+        self.throughput = ThroughputHistory()  # the console's chart, from the drains' EMF
 
     def routes(self) -> list[GatewayRoute]:
         specs = self.template.functions()
@@ -101,6 +103,7 @@ class FunctionHost:
 
     def _forward(self, text: str) -> None:
         metrics, other = emf.split_output(text)
+        self.throughput.record(metrics)
         if metrics and self.forwarder is not None:
             try:
                 self.forwarder.put(metrics)

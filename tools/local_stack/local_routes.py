@@ -5,11 +5,14 @@
   ``payment_intent.amount_capturable_updated`` event is posted to ``/api/stripe/webhook``;
 - ``POST|GET /_local/partner/webhooks``: a demo partner endpoint that verifies each
   delivery with the demo secret (``webhookSecretRef: "demo-partner"``) and lists them;
-- ``GET /_local/health``.
+- ``GET /_local/health``;
+- ``GET /api/jobs/history`` (the console's chart): in AWS the processor reads CloudWatch;
+  here the stack answers from the drains it saw (in memory), behind the operator token.
 """
 
 from __future__ import annotations
 
+import hmac
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +39,21 @@ class LocalRoutes:
             ("POST", "/_local/stripe/pay"): self.pay,
             ("POST", "/_local/partner/webhooks"): self.partner_receive,
             ("GET", "/_local/partner/webhooks"): self.partner_list,
+            ("GET", "/api/jobs/history"): self.throughput,
         }
+
+    def throughput(self, request: LocalRequest) -> tuple[int, Any]:
+        stack = self.stack
+        expected = stack.secret_values.get(stack.environ.get("JOB_PROCESSOR_TOKEN_PARAM", ""))
+        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+        if (
+            not expected
+            or scheme.lower() != "bearer"
+            or not hmac.compare_digest(presented.strip().encode(), expected.encode())
+        ):
+            return 401, {"error": "a valid bearer token is required"}
+        namespace = stack.environ.get("JOBS_NAMESPACE", "escrow-jobs")
+        return 200, stack.functions.throughput.last_hour(namespace)
 
     def health(self, _: LocalRequest) -> tuple[int, Any]:
         return 200, {"status": "ok", "backend": self.stack.backend}

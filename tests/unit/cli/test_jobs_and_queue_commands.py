@@ -95,16 +95,14 @@ def test_queue_pause_and_resume(run_cli: RunCli, memory_env: dict[str, str]) -> 
     assert len(actors) == 1 and next(iter(actors)).endswith("(cli)")
 
 
-def test_tables_fit_the_terminal_width(
-    run_cli: RunCli, memory_env: dict[str, str], monkeypatch: Any
-) -> None:
+def test_tables_fit_the_terminal_width(run_cli: RunCli, memory_env: dict[str, str]) -> None:
     queue = _queue(memory_env)
     job_id = queue.enqueue_job(EMAIL, _email())
     queue.fail(queue.claim(1)[0], "a long error " * 30, permanent=True)
-    monkeypatch.setenv("COLUMNS", "90")
-    for argv in (("dlq", "list"), ("jobs", "list", "--state", "dead")):
-        out = run_cli(*argv).out
+    env = {**memory_env, "COLUMNS": "90"}
+    for argv in (("dlq", "list"), ("jobs", "list", "--state", "dead"), ("stats",)):
+        out = run_cli(*argv, env=env).out
         assert max(len(line) for line in out.splitlines()) <= 90, argv
-    shown = run_cli("jobs", "show", job_id).out
+    shown = run_cli("jobs", "show", job_id, env=env).out
     attempts = shown.split("attempts and actions:\n")[1].split("payload:")[0]
     assert max(len(line) for line in attempts.splitlines()) <= 90

@@ -281,7 +281,8 @@ function renderJobs(jobs, selectable) {
     st.append(el("span", job.state, { class: "state state-" + job.state }));
     row.append(st, el("td", job.transactionId || "-"));
     row.append(el("td", `${job.attempts}/${job.maxAttempts}`, { class: "num" }));
-    row.append(el("td", when(job.nextRunAt)), el("td", job.lastError || "", { class: "err" }));
+    const due = job.state === "dead" ? job.finishedAt : job.nextRunAt;
+    row.append(el("td", when(due)), el("td", job.lastError || "", { class: "err" }));
     row.addEventListener("click", () => { state.showPii = false; showJob(job.id); });
     body.append(row);
   }
@@ -325,7 +326,8 @@ async function showJob(id, quiet) {
   const shown = {
     type: job.type, state: job.state, escrow: job.transactionId,
     attempts: `${job.attempts} of ${job.maxAttempts}`, created: when(job.createdAt),
-    "next due": when(job.nextRunAt), finished: when(job.finishedAt),
+    "next due": ["queued", "scheduled"].includes(job.state) ? when(job.nextRunAt) : "-",
+    finished: when(job.finishedAt),
     "dedupe key": job.dedupeKey, "correlation id": job.correlationId,
     "last error": job.lastError,
   };
