@@ -105,8 +105,12 @@ def parameter_values(
     return values
 
 
+NO_VALUE = object()  # what !Ref AWS::NoValue resolves to: the key or item is dropped
+
+
 class Resolver:
-    """Evaluates the intrinsic functions this template uses."""
+    """Evaluates the intrinsic functions this template uses (``Fn::If`` against the
+    template's Conditions; a branch of ``AWS::NoValue`` drops its key)."""
 
     def __init__(
         self,
@@ -120,8 +124,13 @@ class Resolver:
         self.refs = dict(refs or {})  # resource logical id -> what !Ref returns
         self.attrs = dict(attrs or {})  # "Resource.Attribute" -> what !GetAtt returns
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
         if name in self.values:
+            kind = self.template["Parameters"].get(name, {}).get("Type", "")
+            if kind == "CommaDelimitedList" or kind.startswith("List<"):
+                return [v for v in self.values[name].split(",") if v]
             return self.values[name]
         if name in self.refs:
             return self.refs[name]
@@ -156,9 +165,29 @@ class Resolver:
 
         return re.sub(r"\$\{([^}]+)\}", one, text)
 
+    def condition(self, name: str) -> bool:
+        return bool(self.test(self.template["Conditions"][name]))
+
+    def test(self, value: Any) -> Any:
+        """A condition expression: Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition."""
+        [(key, arg)] = value.items()
+        if key == "Condition":
+            return self.condition(arg)
+        if key == "Fn::Equals":
+            left, right = (self.resolve(a) for a in arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self.test(arg[0])
+        if key == "Fn::And":
+            return all(self.test(a) for a in arg)
+        if key == "Fn::Or":
+            return any(self.test(a) for a in arg)
+        raise KeyError(f"condition function {key!r}")
+
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            items = [self.resolve(v) for v in value]
+            return [i for i in items if i is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -174,8 +203,13 @@ class Resolver:
                 return self.get_att(resource, attribute)
             if key == "Fn::Join":
                 sep, items = arg
-                return sep.join(str(self.resolve(i)) for i in items)
-        return {k: self.resolve(v) for k, v in value.items()}
+                resolved = self.resolve(items)
+                return sep.join(str(i) for i in resolved)
+            if key == "Fn::If":
+                name, then, otherwise = arg
+                return self.resolve(then if self.condition(name) else otherwise)
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
 
 
 def sam_transform(template: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -52,6 +52,7 @@ ENV_NAMES = {
 COMMON_ENV = {
     "JOBS_BACKEND", "JOBS_NAMESPACE", "UPSTASH_REDIS_REST_URL", "UPSTASH_TOKEN_PARAM",
     "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
+    "REDIS_URL", "JOBS_REDIS_CLUSTER",  # the optional ElastiCache Serverless path
 }  # fmt: skip
 
 
@@ -218,8 +219,11 @@ def test_secrets_travel_by_name_only(template: dict[str, Any]) -> None:
 def _statements(transformed: dict[str, Any], function: str) -> list[dict[str, Any]]:
     role_name = transformed["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
     role = transformed["Resources"][role_name]["Properties"]
+    # SAM adds the VPC access policy (network interfaces only, no data) for the VpcConfig
+    # of the optional ElastiCache path, whatever its condition says.
     assert role["ManagedPolicyArns"] == [
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
     ]
     out = []
     for policy in role.get("Policies", []):

@@ -135,7 +135,9 @@ class Settings:
         upstash_url = env.get(ENV_UPSTASH_URL) or env.get(ENV_KV_URL)
         upstash_token = env.get(ENV_UPSTASH_TOKEN) or env.get(ENV_KV_TOKEN)
         token_ref = env.get(ENV_UPSTASH_TOKEN_PARAM)
-        if upstash_url and token_ref and not upstash_token:
+        explicit = env.get(ENV_BACKEND, "").strip().lower()
+        # A deploy on another Redis (JOBS_BACKEND=redis) never reads the Upstash secret.
+        if upstash_url and token_ref and not upstash_token and explicit in ("", "upstash"):
             if resolve_secret is None:
                 from .secret_refs import resolver_from_env
 
@@ -143,7 +145,6 @@ class Settings:
             upstash_token = resolve_secret(token_ref).strip()
         redis_url = env.get(ENV_REDIS_URL)
         redis_cluster = _tristate(ENV_REDIS_CLUSTER, env.get(ENV_REDIS_CLUSTER, ""))
-        explicit = env.get(ENV_BACKEND, "").strip().lower()
         backend: BackendName
         if explicit in ("upstash", "redis", "memory"):
             backend = explicit  # type: ignore[assignment]
