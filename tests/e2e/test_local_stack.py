@@ -36,7 +36,9 @@ import pytest
 import redis
 from escrow_jobs_cli.main import main as cli_main
 from jobs_core import JobQueue, Settings
+from jobs_core.queue.keys import QueueKeys
 
+from tests.support.redis_cluster import RedisClusterServers
 from tests.support.webhook_receiver import WebhookReceiver
 
 from .conftest import Stack, eventually, start_stack, subject
@@ -367,3 +369,22 @@ def test_configured_redis_is_used_instead(tmp_path: Path, redis_url: str) -> Non
     finally:
         client.close()
     assert any(escrow_id in (r or "") for r in records if isinstance(r, str))
+
+
+def test_a_redis_cluster_url_is_used_too(
+    tmp_path: Path, redis_cluster: RedisClusterServers
+) -> None:
+    namespace = f"e2e-{uuid.uuid4().hex[:8]}"
+    url = redis_cluster.url_not_owning(QueueKeys(namespace).timeline)  # a node saying MOVED
+    running = start_stack(tmp_path, {"REDIS_URL": url, "JOBS_NAMESPACE": namespace})
+    try:
+        assert (running.info["backend"], running.info["redisUrl"]) == ("redis", url)
+        escrow_id = _release_flow(running)
+    finally:
+        assert running.stop() == 0, running.log()
+    client = redis.RedisCluster.from_url(url, decode_responses=True)
+    try:
+        records = [client.get(k) for k in client.scan_iter(match=f"{{{namespace}}}:job:*")]
+    finally:
+        client.close()
+    assert any(escrow_id in (r or "") for r in records)

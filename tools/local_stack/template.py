@@ -270,7 +270,8 @@ class Template:
         """The functions' environment variables (Globals and every function, merged), as
         far as they resolve locally: a ``!Ref`` to a table gives ``table_names[id]``, to a
         secret its Name, to a parameter its default; a variable whose parameter has no
-        default is left out, as are the names in ``skip``."""
+        default (or an empty one), or that depends on a Condition (``!If``), is left out,
+        as are the names in ``skip``."""
         secrets = self.secrets()
         layers = [(self._globals().get("Environment") or {}).get("Variables") or {}]
         for resource in self._of_type("AWS::Serverless::Function").values():
@@ -299,7 +300,8 @@ class Template:
             if self._pseudo(raw.value) is not None:
                 return self._pseudo(raw.value)
             default = self.parameter_default(raw.value)
-            return None if default is None else str(default)
+            # An empty default (UpstashRedisRestUrl off the Upstash path) is no value.
+            return None if default is None or str(default) == "" else str(default)
         if raw.name == "Sub" and isinstance(raw.value, str):
             names = re.findall(r"\$\{([^}.]+)\}", raw.value)
             if any(self._pseudo(n) is None and self.parameter_default(n) is None for n in names):

@@ -95,7 +95,8 @@ def test_environment_resolves_tables_secrets_and_defaults(template: Template) ->
     assert env["JOB_PROCESSOR_FUNCTION_NAME"] == "stk-job-processor"
     assert env["STRIPE_API_KEY_REF"] == "escrow-jobs/stripe-api-key"  # parameter default
     assert env["JOBS_NAMESPACE"] == "escrow-jobs"
-    assert "UPSTASH_REDIS_REST_URL" not in env  # a parameter without a default
+    assert "UPSTASH_REDIS_REST_URL" not in env  # a parameter with an empty default
+    assert "REDIS_URL" not in env and "JOBS_REDIS_CLUSTER" not in env  # !If: ElastiCache
     assert "EMAIL_FROM" not in env
     assert "POWERTOOLS_SERVICE_NAME" not in env
 
