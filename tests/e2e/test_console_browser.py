@@ -12,6 +12,7 @@ Screenshots are saved under ``.artifacts/`` (git-ignored) as test artefacts.
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 from jobs_core import JobQueue, JobState, Settings
+from playwright import sync_api
 
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -30,8 +32,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e-local-stack")]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO_ROOT / ".artifacts"
 WAIT_MS = 30_000  # a bound on the console's live refresh (every 3 s) catching up
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +121,11 @@ def test_a_dead_webhook_is_seen_with_its_attempts_and_replayed(stack: Stack, pag
         expect(history.nth(2)).to_contain_text("e2e operator")
         assert len(partner.accepted) == 1
     expect(page.locator("#audit tbody")).to_contain_text("replay")
+    # The chart: the last hour from the drains the stack saw (2 failed attempts, 1 success).
+    counts = re.compile(r"[1-9]\d* succeeded, ([2-9]|\d\d+) failed")
+    expect(page.locator("#chart-source")).to_contain_text(counts, timeout=WAIT_MS)
+    assert page.locator("#chart rect.ok").count() >= 1
+    assert page.locator("#chart rect.bad").count() >= 1
     _shot(page, "console.png")
 
 
