@@ -6,6 +6,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+
+def shown_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***`` (the banner is a log too)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def banner_text(info: Mapping[str, Any], *, process_every_s: float) -> str:
@@ -13,8 +25,11 @@ def banner_text(info: Mapping[str, Any], *, process_every_s: float) -> str:
     api = info["apiUrl"]
     users = info["users"]
     partner = info["demoPartner"]
-    if info["redisUrl"]:
-        cli_env = f"REDIS_URL={info['redisUrl']} escrow-jobs stats"
+    redis_url = shown_url(info["redisUrl"]) if info["redisUrl"] else None
+    if redis_url and redis_url != info["redisUrl"]:
+        cli_env = "escrow-jobs stats   # with the same REDIS_URL (it holds a password)"
+    elif redis_url:
+        cli_env = f"REDIS_URL={redis_url} escrow-jobs stats"
     elif info["backend"] == "upstash":
         cli_env = "escrow-jobs stats   # with the same UPSTASH_REDIS_REST_* variables"
     else:
@@ -34,7 +49,7 @@ def banner_text(info: Mapping[str, Any], *, process_every_s: float) -> str:
     )
     return f"""
 escrow-jobs local stack is up: {api}
-  Redis: {info["backend"]}{" at " + info["redisUrl"] if info["redisUrl"] else ""}
+  Redis: {info["backend"]}{" at " + redis_url if redis_url else ""}
   AWS (moto): {info["awsEndpoint"]}   tables: {", ".join(info["tables"].values())}
   Stripe (local): {info["stripeApiBase"]}   mailbox: {info["mailboxDir"]}
   processor every {process_every_s:g}s (and on each kick); monitor every minute

@@ -31,6 +31,7 @@ _CLUSTER_TRANSIENT = (
     rex.AskError,
     rex.ReadOnlyError,
 )
+_TLS_REFUSED = "CERTIFICATE_VERIFY_FAILED"  # resending cannot make a certificate trusted
 _SLOT_IN_MOTION = ("non local key", "TRYAGAIN", "CLUSTERDOWN", "MOVED", "ASK ")
 
 
@@ -146,6 +147,8 @@ class RedisBackend:
         except _CLUSTER_TRANSIENT as exc:
             raise BackendError(self.name, f"cluster in motion: {exc}", transient=True) from exc
         except (rex.ConnectionError, rex.TimeoutError) as exc:
+            if _TLS_REFUSED in str(exc):  # a certificate this client does not trust
+                raise BackendError(self.name, f"TLS refused: {exc}") from exc
             raise BackendError(self.name, f"unreachable: {exc}", transient=True) from exc
         except rex.RedisClusterException as exc:
             # Raised by the cluster client when no node of the cluster could be reached.
