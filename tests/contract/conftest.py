@@ -19,7 +19,13 @@ from jobs_core.queue.keys import QueueKeys
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.upstash_server import UpstashServer
 
-BACKENDS = ["memory", "redis", "upstash", "cluster"]
+# The cluster's tests share one xdist worker (and so one cluster) with tests/integration/cluster.
+BACKENDS = [
+    "memory",
+    "redis",
+    "upstash",
+    pytest.param("cluster", marks=pytest.mark.xdist_group("redis-cluster")),
+]
 
 
 class QueueRig:
