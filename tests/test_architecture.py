@@ -38,6 +38,7 @@ LAYER_RANKS: dict[str, int] = {
     "jobs_core.backoff": 1,
     "jobs_core.webhook_urls": 1,
     "jobs_core.logging": 1,
+    "jobs_core.tracing": 2,
     "jobs_core.queue.keys": 1,
     "jobs_core.queue.backends.base": 2,
     "jobs_core.queue.scripts": 3,

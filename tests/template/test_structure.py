@@ -176,6 +176,12 @@ def test_each_function_gets_the_variables_it_reads(template: dict[str, Any]) -> 
     assert glob["UPSTASH_REDIS_REST_URL"] == {"Ref": "UpstashRedisRestUrl"}
 
 
+def test_every_function_is_traced(template: dict[str, Any]) -> None:
+    assert template["Globals"]["Function"]["Tracing"] == "Active"
+    for name, props in functions(template).items():
+        assert props.get("Tracing", "Active") == "Active", name
+
+
 def test_roles_come_from_one_claim_named_by_a_parameter(template: dict[str, Any]) -> None:
     api = functions(template)["EscrowApiFunction"]["Environment"]["Variables"]
     assert api["ESCROW_ROLES_CLAIM"] == {"Ref": "RolesClaim"}
@@ -220,8 +226,10 @@ def _statements(transformed: dict[str, Any], function: str) -> list[dict[str, An
     role_name = transformed["Resources"][function]["Properties"]["Role"]["Fn::GetAtt"][0]
     role = transformed["Resources"][role_name]["Properties"]
     # SAM adds the VPC access policy (network interfaces only, no data) for the VpcConfig
-    # of the optional ElastiCache path, whatever its condition says.
-    assert role["ManagedPolicyArns"] == [
+    # of the optional ElastiCache path, whatever its condition says; and X-Ray's write
+    # policy for Tracing: Active.
+    assert sorted(role["ManagedPolicyArns"]) == [
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
         "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
         "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
     ]

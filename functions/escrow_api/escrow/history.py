@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from jobs_core import annotate_escrow
+
 from . import auth
 from .errors import NotFoundError
 from .messages import ApiResponse
@@ -50,6 +52,8 @@ def row(
 
 def show(store: HistoryReader, caller: auth.Caller, escrow_id: str) -> ApiResponse:
     """``GET /api/escrow/{id}``: the escrow and its history, oldest first; 404 to strangers."""
+    if plausible_escrow_id(escrow_id):
+        annotate_escrow(escrow_id)
     found = store.get_escrow_with_history(escrow_id) if plausible_escrow_id(escrow_id) else None
     if found is None:
         raise NotFoundError(f"escrow {escrow_id} not found", field="escrowId")

@@ -14,7 +14,7 @@ import time
 from base64 import b32encode
 from collections.abc import Callable, Mapping, Sequence
 
-from jobs_core import JobQueue, Resolver, logger
+from jobs_core import JobQueue, Resolver, annotate_escrow, logger
 
 from . import auth, history, idempotency, stripe_events, transitions
 from .dispatch import Kick, after_commit, processor_kicker
@@ -147,6 +147,7 @@ class EscrowService:
             escrow_id = _escrow_id_from(idem.scope)  # a retried create names the same escrow
         else:
             escrow_id = _new_escrow_id()
+        annotate_escrow(escrow_id)
         try:
             intent = self.gateway.create_payment_intent(
                 escrow_id=escrow_id,

@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from jobs_core import logger
+from jobs_core import annotate_escrow, logger
 
 from . import history
 from .effects import Notices, side_effects
@@ -104,6 +104,7 @@ def apply_event(svc: Syncer, event: WebhookEvent) -> ApiResponse:
     escrow_id = claimed if isinstance(claimed, str) else snap.escrow_id
     if not escrow_id or not plausible_escrow_id(escrow_id):
         return ack(event.id, ignored="not an escrow payment")
+    annotate_escrow(escrow_id)
     for _ in range(ATTEMPTS):
         escrow = svc.store.get_escrow(escrow_id)
         if escrow is None or escrow.payment_intent_id != intent_id:

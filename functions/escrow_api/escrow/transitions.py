@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from jobs_core import logger
+from jobs_core import annotate_escrow, logger
 
 from . import auth, history, idempotency
 from .effects import side_effects
@@ -73,6 +73,7 @@ def act(
     """One action route: parse, replay a retry, authorise, then move the escrow."""
     caller = auth.caller_from_claims(req.claims, roles_claim=svc.roles_claim)
     body = parse_body(req.body, model)
+    annotate_escrow(body.escrow_id)
     action = action_of(body)
     idem = idempotency.key_of(caller, req, route, body)
     escrow, record = svc.store.load(body.escrow_id, idem.scope if idem else None)

@@ -67,6 +67,7 @@ from .queue import (
 from .queue.backends import Backend, backend_from_settings, memory_backend
 from .queue.scripts import SettleCode
 from .secret_refs import AwsSecretResolver, resolver_from_env
+from .tracing import annotate_escrow, tracer
 from .views import audit_view, event_view, iso, job_summary, job_view, redact_data, stats_view
 from .webhook_urls import Resolver, UnsafeDestinationError, check_webhook_url, system_resolver
 
@@ -137,6 +138,7 @@ __all__ = [
     "TypeStats",
     "UnknownJobTypeError",
     "UnsafeDestinationError",
+    "annotate_escrow",
     "audit_view",
     "backend_from_settings",
     "backoff_delay",
@@ -165,4 +167,5 @@ __all__ = [
     "route_layer_loggers",
     "stats_view",
     "system_resolver",
+    "tracer",
 ]

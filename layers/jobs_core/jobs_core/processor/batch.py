@@ -44,6 +44,7 @@ from ..logging import logger
 from ..models import ClaimedJob, Job, JobState, JobType
 from ..queue import JobQueue, Outcome, error_text
 from ..queue.scripts import SettleCode
+from ..tracing import current_entity, job_span
 from .config import ProcessorConfig
 from .pool import WorkerPool
 from .report import BatchResult, JobOutcome, JobResult
@@ -85,6 +86,7 @@ class _Batch:
     latest_start: float  # a job may start until then (its whole timeout fits)
     hard_stop: float
     context: contextvars.Context  # the caller's logging context, copied into each job
+    trace_parent: Any  # the caller's X-Ray entity: each job's subsegment hangs under it
     todo: collections.deque[JobRun]  # not yet taken by a runner
     runners: int = 0  # runners started for this batch (a replaced stuck one still counts)
 
@@ -114,6 +116,7 @@ class BatchRunner:
             latest_start=hard_stop - self.config.job_timeout_s,
             hard_stop=hard_stop,
             context=contextvars.copy_context(),
+            trace_parent=current_entity(),
             todo=collections.deque(t for t in tasks if t.state is _State.PENDING),
         )
         # Runners take tasks until none is left. One starts; each runner that takes a task
@@ -179,7 +182,8 @@ class BatchRunner:
         returned: object = None
         error: BaseException | None = None
         try:
-            returned = batch.context.copy().run(self._call, task)
+            with job_span(task.claimed, batch.trace_parent):
+                returned = batch.context.copy().run(self._call, task)
         except BaseException as exc:  # a handler's failure is data, whatever it is
             error = exc
         with batch.cond:
