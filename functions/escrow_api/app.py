@@ -11,12 +11,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from escrow.api import reconcile_now, resolver, sweep_outbox_now
 from jobs_core import (
+    capture_lambda_handler,  # X-Ray: the request, annotated with its escrow id
     logger,  # the layer's Powertools logger: JSON, email addresses redacted
-    tracer,  # X-Ray: the request, annotated with its escrow id
 )
 
 
-@tracer.capture_lambda_handler(capture_response=False)  # answers carry client secrets
+@capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """An HTTP API v2 request, the outbox sweep's schedule (every minute), or the

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from jobs_core import tracer  # X-Ray: each job a subsegment with its job and escrow ids
+from jobs_core import capture_lambda_handler  # X-Ray: a subsegment per job, with its ids
 from operator_api.events import handle
 from operator_api.wiring import services
 
 
-@tracer.capture_lambda_handler(capture_response=False)
+@capture_lambda_handler
 def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(event, context, services())

@@ -11,14 +11,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from jobs_core import BackendError, tracer
+from jobs_core import BackendError, capture_lambda_handler
 from queue_monitor.metrics import metrics, publish_redis_error, publish_stats, summary
 from queue_monitor.source import get_queue
 
 logger = Logger()
 
 
-@tracer.capture_lambda_handler(capture_response=False)
+@capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
     """EventBridge schedule (any event works): read the stats once, publish, answer."""

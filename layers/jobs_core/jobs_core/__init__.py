@@ -67,7 +67,7 @@ from .queue import (
 from .queue.backends import Backend, backend_from_settings, memory_backend
 from .queue.scripts import SettleCode
 from .secret_refs import AwsSecretResolver, resolver_from_env
-from .tracing import annotate_escrow, tracer
+from .tracing import annotate_escrow, capture_lambda_handler
 from .views import audit_view, event_view, iso, job_summary, job_view, redact_data, stats_view
 from .webhook_urls import Resolver, UnsafeDestinationError, check_webhook_url, system_resolver
 
@@ -142,6 +142,7 @@ __all__ = [
     "audit_view",
     "backend_from_settings",
     "backoff_delay",
+    "capture_lambda_handler",
     "check_actor",
     "check_webhook_url",
     "default_handlers",

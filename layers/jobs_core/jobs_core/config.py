@@ -266,3 +266,16 @@ def check_redis_url(url: str) -> None:
         raise ConfigurationError("REDIS_URL names no host, e.g. redis://localhost:6379/0")
     if parts.scheme == "unix" and not parts.path:
         raise ConfigurationError("REDIS_URL names no socket path, e.g. unix:///run/redis.sock")
+
+
+def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """X-Ray tracing is on inside Lambda (``LAMBDA_TASK_ROOT``), unless disabled by
+    ``POWERTOOLS_TRACE_DISABLED`` or under ``sam local`` (Powertools' own rules)."""
+    env = os.environ if environ is None else environ
+    disabled = env.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+    )
+    return bool(env.get("LAMBDA_TASK_ROOT")) and not env.get("AWS_SAM_LOCAL") and not disabled

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aws_xray_sdk.core import xray_recorder
-from jobs_core import Job, JobQueue, tracer
+from jobs_core import Job, JobQueue, tracing
 from operator_api import wiring
 
 from functions.job_processor import app as processor_app
@@ -52,8 +52,8 @@ def test_each_job_runs_in_a_subsegment_with_its_job_and_escrow_ids(
 
 
 def test_with_tracing_off_jobs_run_untraced(queue: JobQueue) -> None:
-    """Outside Lambda the tracer is disabled: no X-Ray context is needed or touched."""
-    assert tracer.disabled
+    """Outside Lambda tracing is off: no tracer is built, no X-Ray context is needed."""
+    assert tracing.active_tracer() is None
     ids = enqueue(queue, 2)
     env = {"JOB_PROCESSOR_MAX_FANOUT": "0"}
     ran: list[str] = []
@@ -63,3 +63,13 @@ def test_with_tracing_off_jobs_run_untraced(queue: JobQueue) -> None:
     )  # fmt: skip
     svc.processor.process_batch(limit=10)
     assert sorted(ran) == sorted(ids)
+
+
+def test_tracing_is_on_inside_lambda_only() -> None:
+    from jobs_core.config import tracing_enabled
+
+    assert tracing_enabled({"LAMBDA_TASK_ROOT": "/var/task"})
+    assert not tracing_enabled({})
+    assert not tracing_enabled({"LAMBDA_TASK_ROOT": "/var/task", "AWS_SAM_LOCAL": "true"})
+    off = {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "true"}
+    assert not tracing_enabled(off)
