@@ -168,5 +168,4 @@ __all__ = [
     "route_layer_loggers",
     "stats_view",
     "system_resolver",
-    "tracer",
 ]
