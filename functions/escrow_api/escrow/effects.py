@@ -125,6 +125,7 @@ def side_effects(
                     "webhook_url": e.webhook_url,
                     "webhook_secret_ref": e.webhook_secret_ref,
                     "note": reason,
+                    "escrow_version": e.version,
                 },
             )
         )
@@ -151,6 +152,7 @@ def side_effects(
                     "status": e.state.value,
                     "previous_status": before.value if before else None,
                     "occurred_at": iso(now_ms),
+                    "escrow_version": e.version,
                 },
             )
         )

@@ -46,6 +46,7 @@ from .models import (
     JobEvent,
     JobState,
     JobType,
+    PartnerHealth,
     QueueStats,
     TypeStats,
 )
@@ -123,6 +124,7 @@ __all__ = [
     "ListState",
     "ManualClock",
     "Outcome",
+    "PartnerHealth",
     "PayloadTooLargeError",
     "PayloadValidationError",
     "PermanentJobError",

@@ -54,6 +54,7 @@ class JobState(StrEnum):
     SUCCEEDED = "succeeded"
     DEAD = "dead"  # in the dead-letter queue
     CANCELLED = "cancelled"  # taken out of the queue by an operator before it ran
+    HELD = "held"  # its partner's endpoint is disabled (a 410): waits for an operator
 
 
 def new_job_id(now_ms: int) -> str:
@@ -92,6 +93,7 @@ class EventKind(StrEnum):
     REPLAYED = "replayed"  # an operator queued the dead-lettered job again
     CANCELLED = "cancelled"  # an operator took the waiting job out of the queue
     RUN_NOW = "run_now"  # an operator made the waiting job due at once
+    HELD = "held"  # an attempt met a 410: held with its partner's other webhooks
 
 
 class JobEvent(BaseModel):
@@ -311,6 +313,7 @@ class QueueStats(BaseModel):
     dead_letter: int
     oldest_ready_age_s: float  # 0 when nothing is ready; paused types left out
     truncated: bool = False  # more entries than one stats scan reads: counts are lower bounds
+    disabled_endpoints: int = 0  # partners whose webhook endpoint is disabled (a 410)
 
     @property
     def ready(self) -> int:
@@ -327,6 +330,31 @@ class QueueStats(BaseModel):
     @property
     def paused_types(self) -> list[JobType]:
         return [t for t, s in sorted(self.by_type.items()) if s.paused]
+
+
+class PartnerHealth(BaseModel):
+    """A partner's webhook endpoint as the queue's gate sees it."""
+
+    partner: str
+    disabled: str | None = None  # why (e.g. "HTTP 410 Gone"), None when enabled
+    disabled_at: datetime | None = None
+    consecutive_failures: int = 0
+    circuit_open_until: datetime | None = None  # None when the circuit is closed
+    held: int = 0  # webhooks waiting for the partner, outside the timeline
+    in_flight: int = 0
+
+    @classmethod
+    def from_reply(cls, r: list[Any]) -> PartnerHealth:
+        """From ``list_partners.lua``'s seven values per partner."""
+        return cls(
+            partner=str(r[0]),
+            disabled=str(r[1]) or None,
+            disabled_at=ms_to_dt(int(r[2])) if str(r[2]) else None,
+            consecutive_failures=int(r[3]),
+            circuit_open_until=ms_to_dt(int(float(r[4]))) if float(r[4]) > 0 else None,
+            held=int(r[5]),
+            in_flight=int(r[6]),
+        )
 
 
 class EnqueueOptions(BaseModel):

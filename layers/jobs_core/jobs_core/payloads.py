@@ -161,6 +161,9 @@ class EscrowStatusChangedPayload(WebhookTarget):
     amount: MinorUnits | None = None
     currency: Currency = "USD"
     occurred_at: datetime | None = None
+    # The escrow's version after the change: a partner discards an older status by it, and
+    # the queue delivers an escrow's statuses in its order.
+    escrow_version: Annotated[int, Field(ge=1)] | None = None
 
 
 class DisputeResolvedPayload(AmountPayload):
@@ -174,6 +177,7 @@ class DisputeResolvedPayload(AmountPayload):
         None
     )
     note: Reason | None = None
+    escrow_version: Annotated[int, Field(ge=1)] | None = None
 
 
 class AuditLogPayload(Payload):

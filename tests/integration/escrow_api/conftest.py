@@ -150,6 +150,9 @@ def env(
         "JOBS_BACKEND": "redis",
         "REDIS_URL": clean_redis.url,
         "JOBS_NAMESPACE": "escrow-api-tests",
+        # Every seeded escrow has the same partner: its flow limits are not under test here.
+        "JOBS_PARTNER_RATE_PER_S": "100000",
+        "JOBS_PARTNER_CONCURRENCY": "10000",
         "POWERTOOLS_SERVICE_NAME": "escrow-api",
         "ESCROW_ADMIN_EMAIL": ADMIN_EMAIL,
     }

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import stripe
-from jobs_core import ClaimedJob, JobQueue, JobType
+from jobs_core import ClaimedJob, JobQueue, JobType, Outcome
 from local_stack.stripe_server import StripeServer
 
 from functions.escrow_api import app
@@ -142,11 +142,19 @@ def funded_escrow(stripe_api: StripeServer, *, webhook: bool = True) -> tuple[st
 
 
 def drain(queue: JobQueue) -> list[ClaimedJob]:
-    """Claim every ready job (and so take it off the queue)."""
+    """Claim every ready job and complete it (so take it off the queue). Completing lets an
+    escrow's next status webhook go (the queue delivers them in version order, each due
+    a millisecond after the earlier one settles: hence one more look after a pause)."""
     claimed: list[ClaimedJob] = []
-    while batch := queue.claim(limit=500):
+    while True:
+        batch = queue.claim(limit=500)
+        if not batch:
+            time.sleep(0.005)
+            batch = queue.claim(limit=500)
+        if not batch:
+            return claimed
+        queue.settle([Outcome(c, "done") for c in batch])
         claimed += batch
-    return claimed
 
 
 def job_counts(queue: JobQueue) -> Counter[tuple[JobType, str | None]]:

@@ -18,6 +18,7 @@ ignored. The pool bound counts live workers: abandoned calls run on top of it.
 Errors
 ------
 ``RetryableJobError`` → retry (its ``delay_s`` overrides the backoff);
+``EndpointGoneError`` (a 410) of a gated webhook → held with its partner, disabled;
 ``PermanentJobError`` or ``InvalidJobError`` → dead-letter; any other exception →
 retry (its type and message are stored); a job whose type has no handler in this
 deploy → dead-letter; a handler that returns anything but ``None`` (an ``async def``
@@ -39,11 +40,12 @@ from enum import Enum
 from functools import partial
 from typing import Any
 
-from ..errors import InvalidJobError, PermanentJobError, RetryableJobError
+from ..errors import EndpointGoneError, InvalidJobError, PermanentJobError, RetryableJobError
 from ..logging import logger
 from ..models import ClaimedJob, Job, JobState, JobType
 from ..queue import JobQueue, Outcome, error_text
 from ..queue.scripts import SettleCode
+from ..queue.specs import GATED_TYPES
 from ..tracing import current_entity, job_span
 from .config import ProcessorConfig
 from .pool import WorkerPool
@@ -265,6 +267,10 @@ class BatchRunner:
             return Outcome(
                 claimed, "retry", error=error_text(error), delay_s=error.delay_s, started_ms=started
             )
+        if isinstance(error, EndpointGoneError) and claimed.job.type in GATED_TYPES:
+            # Not the job's fault: its partner's endpoint is gone. The job waits (held) with
+            # the partner's other webhooks until an operator re-enables the endpoint.
+            return Outcome(claimed, "hold", error=error_text(error), started_ms=started)
         if isinstance(error, PermanentJobError | InvalidJobError):
             return Outcome(claimed, "dead", error=error_text(error), started_ms=started)
         return Outcome(claimed, "retry", error=error_text(error), started_ms=started)
@@ -298,6 +304,7 @@ _OUTCOME_OF_STATE = {
     JobState.SCHEDULED: JobOutcome.RETRIED,
     JobState.DEAD: JobOutcome.DEAD_LETTERED,
     JobState.QUEUED: JobOutcome.RELEASED,
+    JobState.HELD: JobOutcome.HELD,
 }
 
 
@@ -316,7 +323,7 @@ def _log_result(result: JobResult) -> None:
     outcome = result.outcome
     if outcome is JobOutcome.DEAD_LETTERED:
         log, level = logger.error, logging.ERROR
-    elif outcome in (JobOutcome.RETRIED, JobOutcome.LEASE_LOST):
+    elif outcome in (JobOutcome.RETRIED, JobOutcome.LEASE_LOST, JobOutcome.HELD):
         log, level = logger.warning, logging.WARNING
     else:
         log, level = logger.info, logging.INFO

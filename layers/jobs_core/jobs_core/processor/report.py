@@ -24,6 +24,7 @@ class JobOutcome(StrEnum):
     DEAD_LETTERED = "dead_lettered"  # permanent error, out of attempts, or unknown type
     RELEASED = "released"  # claimed but never started: back in the queue, no attempt spent
     LEASE_LOST = "lease_lost"  # ran, but another processor holds the job now: nothing written
+    HELD = "held"  # its partner's endpoint is gone (410): held until re-enabled, not dead
 
 
 class StopReason(StrEnum):

@@ -23,6 +23,7 @@ from .backends import Backend, ScriptArg, backend_from_settings
 from .keys import QueueKeys
 from .operations import QueueOperations
 from .specs import (
+    GATED_ARG,
     ClaimResult,
     EnqueueResult,
     JobSpec,
@@ -32,7 +33,7 @@ from .specs import (
     error_text,
 )
 
-# Lua's unpack() takes at most ~8000 values; 5 arguments per job keeps a call well under.
+# Lua's unpack() takes at most ~8000 values; 6 arguments per job keeps a call well under.
 MAX_JOBS_PER_CALL = 1000
 
 
@@ -62,6 +63,11 @@ class JobQueue(QueueOperations):
         self._clock = clock or SystemClock()
         self._rand = rand or random.Random()
         self.processor_id = self.settings.processor_id or default_processor_id()
+        s = self.settings
+        self._gate_conf = (
+            f"{s.partner_rate_per_s:g} {s.partner_concurrency} {s.circuit_failures} "
+            f"{int(s.circuit_open_s * 1000)} {int(s.circuit_open_cap_s * 1000)}"
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> JobQueue:
@@ -118,6 +124,7 @@ class JobQueue(QueueOperations):
             ]
             for job in chunk:
                 args += [job.id, job.type.value, job.due_ms, job.dedupe_key or "", job.record]
+                args.append(job.route)
             reply = self._run(scripts.ENQUEUE, [self.keys.timeline, self.keys.active], args)
             active = active or bool(int(reply[0]))
             ids += [str(i) for i in reply[1:]]
@@ -172,6 +179,8 @@ class JobQueue(QueueOperations):
             "0",
             int(hold_marker_s * 1000),
             lease_ms,
+            GATED_ARG,
+            self._gate_conf,
         ]
         reply = self._run(
             scripts.CLAIM,
@@ -233,7 +242,13 @@ class JobQueue(QueueOperations):
         if not outcomes:
             return []
         now = self.now_ms()
-        args: list[ScriptArg] = [self.keys.prefix, now, self.settings.retention_s]
+        args: list[ScriptArg] = [
+            self.keys.prefix,
+            now,
+            self.settings.retention_s,
+            GATED_ARG,
+            self._gate_conf,
+        ]
         states: list[JobState] = []
         for outcome in outcomes:
             action, record, score, state = self._settlement(outcome, now)
@@ -264,6 +279,10 @@ class JobQueue(QueueOperations):
         kind = outcome.kind
         if kind == "retry" and claimed.attempt >= job.max_attempts:
             kind = "dead"
+        if kind == "hold":
+            update = {**common, "state": JobState.HELD, "last_error": outcome.error}
+            held = job.with_event(JobEvent(kind=EventKind.HELD, **event), **update)
+            return "hold", held.to_record(), now, JobState.HELD
         if kind == "done":
             update = {**common, "state": JobState.SUCCEEDED, "finished_at": _dt(now)}
             done = job.with_event(JobEvent(kind=EventKind.SUCCEEDED, **event), **update)

@@ -25,6 +25,16 @@ The timeline also holds one member per paused job type, ``~pause|<type>``, score
 minus the time it was paused: below every due time, so the claim's one range read
 (which it makes anyway) sees the pauses first and skips those types. Pausing costs
 the idle poll nothing.
+
+The partner gate (``lua/partner_gate.lua``; gated job types only):
+
+- ``P route``         hash: job id -> ``<partner>\t<escrow>\t<version>\t<flag>``.
+- ``P partner:<p>``   hash: the partner's health and flow state (disabled, fails, opens,
+  open_until, tat, wake; rate and conc when an operator overrides the defaults).
+- ``P inflight:<p>``  sorted set: the partner's leased job ids by lease deadline.
+- ``P held:<p>``      sorted set: ``<type>|<id>`` waiting for the partner (out of the timeline).
+- ``P chain:<e>``     sorted set: escrow ``e``'s pending status webhooks by escrow version.
+- ``P disabled``      set: partners whose endpoint is disabled.
 """
 
 from __future__ import annotations
@@ -36,6 +46,9 @@ DEDUPE = "dedupe:"
 CLAIM = "claim:"
 PAUSE = "~pause"  # the pause member's "type" part (the scripts spell it too)
 AUDIT_LIMIT = 1000
+PARTNER = "partner:"
+HELD = "held:"
+INFLIGHT = "inflight:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +81,16 @@ class QueueKeys:
     def pause_member(job_type: str) -> str:
         """The timeline member that marks ``job_type`` paused."""
         return f"{PAUSE}|{job_type}"
+
+    @property
+    def disabled_partners(self) -> str:
+        return self.prefix + "disabled"
+
+    def partner(self, partner: str) -> str:
+        return self.prefix + PARTNER + partner
+
+    def held(self, partner: str) -> str:
+        return self.prefix + HELD + partner
 
     def job(self, job_id: str) -> str:
         return self.prefix + JOB + job_id

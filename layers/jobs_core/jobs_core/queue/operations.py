@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import Settings
 from ..errors import InvalidArgumentError, UnknownJobTypeError
-from ..models import Job, JobState, JobType, QueueStats, TypeStats
+from ..models import Job, JobState, JobType, PartnerHealth, QueueStats, TypeStats
 from . import scripts
 from .backends import ScriptArg
 from .keys import QueueKeys
@@ -110,12 +110,11 @@ class QueueOperations:
         """Depth per type (ready, scheduled, running, oldest ready, paused), dead-letter size,
         the oldest ready job of the types not paused."""
         now = self.now_ms()
-        reply = self._run(
-            scripts.STATS, [self.keys.timeline, self.keys.dead], [now, STATS_SCAN_CAP]
-        )
+        keys = [self.keys.timeline, self.keys.dead, self.keys.disabled_partners]
+        reply = self._run(scripts.STATS, keys, [now, STATS_SCAN_CAP])
         dead, total, oldest = int(reply[0]), int(reply[1]), int(reply[2])
         by_type = {t: TypeStats() for t in JobType}
-        rest = reply[3:]
+        rest = reply[4:]
         for i in range(0, len(rest), 6):
             name = str(rest[i])
             if name in JobType._value2member_map_:
@@ -132,7 +131,24 @@ class QueueOperations:
             dead_letter=dead,
             oldest_ready_age_s=max(0.0, (now - oldest) / 1000) if oldest >= 0 else 0.0,
             truncated=total > STATS_SCAN_CAP,
+            disabled_endpoints=int(reply[3]),
         )
+
+    # -- partners (the webhook gate) -------------------------------------------------------
+
+    def enable_partner(self, partner: str) -> int:
+        """Re-enable a partner's endpoint (disabled by a 410) and close its circuit; its held
+        webhooks are due now, their attempts untouched. Returns how many were held."""
+        keys = [self.keys.timeline, self.keys.disabled_partners]
+        args: list[ScriptArg] = [self.keys.prefix, partner, self.now_ms()]
+        _, moved = self._run(scripts.ENABLE_PARTNER, keys, args)
+        return int(moved)
+
+    def partner_health(self, partners: Sequence[str] = ()) -> list[PartnerHealth]:
+        """The health of ``partners``, or of every disabled partner when none is named."""
+        args: list[ScriptArg] = [self.keys.prefix, self.now_ms(), *partners]
+        r = self._run(scripts.LIST_PARTNERS, [self.keys.disabled_partners], args)
+        return [PartnerHealth.from_reply(r[i : i + 7]) for i in range(0, len(r), 7)]
 
     def list_jobs(
         self,

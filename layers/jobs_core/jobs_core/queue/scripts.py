@@ -39,15 +39,19 @@ class Script:
     read_only: bool = False  # run as EVALSHA_RO / EVAL_RO: a read-only token may run it
 
     @classmethod
-    def load(cls, name: str, *, read_only: bool = False) -> Script:
-        source = resources.files(__package__).joinpath(f"lua/{name}.lua").read_text("utf-8")
+    def load(cls, name: str, *, read_only: bool = False, prelude: str | None = None) -> Script:
+        """``lua/<name>.lua``, after ``lua/<prelude>.lua`` (shared functions) when given."""
+        lua = resources.files(__package__).joinpath("lua")
+        source = lua.joinpath(f"{name}.lua").read_text("utf-8")
+        if prelude is not None:
+            source = lua.joinpath(f"{prelude}.lua").read_text("utf-8") + "\n" + source
         sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324
         return cls(name, source, sha, read_only)
 
 
 ENQUEUE = Script.load("enqueue_jobs")
-CLAIM = Script.load("claim_jobs")
-SETTLE = Script.load("settle_jobs")
+CLAIM = Script.load("claim_jobs", prelude="partner_gate")
+SETTLE = Script.load("settle_jobs", prelude="partner_gate")
 EXTEND = Script.load("extend_leases")
 # The scripts that only read run read-only, so the monitor needs no write rights.
 STATUS = Script.load("job_status", read_only=True)
@@ -61,6 +65,8 @@ ACT_ON_WAITING = Script.load("act_on_waiting_job")
 PAUSE = Script.load("pause_type")
 LIST_AUDIT = Script.load("list_audit", read_only=True)
 COUNT_DEAD = Script.load("count_dead", read_only=True)
+ENABLE_PARTNER = Script.load("enable_partner")
+LIST_PARTNERS = Script.load("list_partners", read_only=True)
 
 CLAIM_HEADER = 4  # claim_jobs returns {reaped, dead_lettered, next due, oom, records...}
 

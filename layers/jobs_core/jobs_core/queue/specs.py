@@ -6,6 +6,7 @@ Pure: no I/O. ``JobQueue`` builds every job here before its one enqueue call.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -43,6 +44,7 @@ class NewJob:
     due_ms: int
     dedupe_key: str | None
     record: str
+    route: str = ""  # the partner gate's entry ('' for jobs outside it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,7 @@ class ClaimResult:
         return max(0.0, (self.next_due_ms - self.now_ms) / 1000)
 
 
-OutcomeKind = Literal["done", "retry", "dead", "release"]
+OutcomeKind = Literal["done", "retry", "dead", "release", "hold"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,34 @@ def build_job(spec: JobSpec, now_ms: int, settings: Settings) -> NewJob:
         dedupe_key=options.dedupe_key,
         correlation_id=options.correlation_id,
     )
-    return NewJob(job_id, jtype, due, options.dedupe_key, record)
+    return NewJob(job_id, jtype, due, options.dedupe_key, record, route_of(jtype, payload_json))
+
+
+# Job types held by the partner gate: one partner webhook each. (``notify_dispute_resolved``
+# also emails both parties: it is not held back by a partner's endpoint.)
+GATED_TYPES: frozenset[JobType] = frozenset({JobType.WEBHOOK_ESCROW_STATUS_CHANGED})
+GATED_ARG = "|" + "|".join(sorted(t.value for t in GATED_TYPES)) + "|"
+
+
+def partner_of(payload: Mapping[str, Any]) -> str:
+    """A partner is named by its webhook secret reference (one secret per partner)."""
+    return str(payload.get("webhook_secret_ref") or "")
+
+
+def route_of(job_type: JobType, payload_json: str) -> str:
+    """``<partner>\t<escrow>\t<version>\t`` for a gated job, else ``''``. Without an escrow
+    version the job is not ordered behind its escrow's earlier statuses."""
+    if job_type not in GATED_TYPES:
+        return ""
+    payload = json.loads(payload_json)
+    partner = partner_of(payload)
+    if any(c in partner for c in "\t\n\r"):
+        raise PayloadValidationError(
+            "webhook_secret_ref must not hold control characters", field="payload.webhookSecretRef"
+        )
+    version = payload.get("escrow_version")
+    escrow = str(payload["transaction_id"]) if version is not None else ""
+    return f"{partner}\t{escrow}\t{'' if version is None else int(version)}\t"
 
 
 _NO_OPTIONS = EnqueueOptions()

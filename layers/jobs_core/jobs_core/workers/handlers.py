@@ -235,6 +235,8 @@ class _Workers:
             data["previous_status"] = p.previous_status.value
         if p.amount is not None:
             data["amount"], data["currency"] = p.amount, p.currency
+        if p.escrow_version is not None:
+            data["version"] = p.escrow_version
         self._webhook(
             job,
             url=str(p.webhook_url),
@@ -273,6 +275,7 @@ class _Workers:
                         "outcome": p.outcome.value,
                         "amount": p.amount,
                         "currency": p.currency,
+                        **({} if p.escrow_version is None else {"version": p.escrow_version}),
                     },
                     occurred_at=job.created_at,
                 )

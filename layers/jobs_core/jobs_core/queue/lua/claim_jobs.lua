@@ -5,6 +5,7 @@
 -- ARGV[5] lease token  ARGV[6] type filter ('' for all, else '|t1|t2|')
 -- ARGV[7] scan chunk   ARGV[8] scan cap   ARGV[9] resend (0|1)
 -- ARGV[10] marker TTL (ms; 0 leaves the marker alone)   ARGV[11] lease length (ms)
+-- ARGV[12] gated types ('|t1|' or '')   ARGV[13] gate settings (see partner_gate.lua)
 -- Returns {reaped, dead_lettered, next, oom, record_1, ..., record_k}: the claimed jobs'
 --   records; `next` is when the next unclaimed job is due (ms; <= now: more is due now),
 --   or -1 when the timeline holds nothing else but live leases; `oom` is 1 when Redis
@@ -22,6 +23,8 @@
 -- range and below every due time, so the scan sees them before any due job; their jobs are
 -- skipped (the scan widens past them), and their reaped jobs are due again, not leased.
 -- A reaped lease appends a 'lease_expired' event to the job's history (HISTORY_LIMIT 10).
+-- Gated jobs (partner webhooks) are leased only when their partner's gate admits them
+-- (partner_gate.lua, prepended): the gate's calls run for those jobs only, never when idle.
 local tl, dead, prefix = KEYS[1], KEYS[2], ARGV[1]
 local now, deadline, limit = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 local token, wanted, resend = ARGV[5], ARGV[6], ARGV[9] == '1'
@@ -29,6 +32,7 @@ local chunk, cap = tonumber(ARGV[7]), tonumber(ARGV[8])
 local claim_key = prefix .. 'claim:' .. token
 local lease_score = '-' .. deadline
 local oom = 0
+gate.init(prefix, now, ARGV[12], ARGV[13])
 
 local function is_oom(reply)
   return type(reply) == 'table' and reply.err ~= nil
@@ -117,9 +121,11 @@ while offset < cap do
       lease_types[#lease_types + 1] = jtype
     elseif wants(jtype) and not paused[jtype] then
       taking = taking + 1
-      take_m[#take_m + 1] = m
-      take_ids[#take_ids + 1] = rest
-      take_types[#take_types + 1] = jtype
+      if gate.admit(tl, m, jtype, rest, deadline) then
+        take_m[#take_m + 1] = m
+        take_ids[#take_ids + 1] = rest
+        take_types[#take_types + 1] = jtype
+      end
     end
   end
   if stop or #got < 2 * asked then break end
@@ -181,6 +187,7 @@ if #lease_m > 0 then
         bury[#bury + 1] = now
         bury[#bury + 1] = id
         buried = buried + 1
+        gate.buried(tl, jtype, id)
       else
         rec.state = 'queued'
         rec.next_run_at = now
@@ -194,7 +201,8 @@ if #lease_m > 0 then
       local new = cjson.encode(rec) .. string.sub(raw, nl)
       sets[#sets + 1] = keys[i]
       sets[#sets + 1] = new
-      if rec.state == 'queued' and leasable then
+      -- A gated job the gate does not admit now was moved out of the way by the gate.
+      if rec.state == 'queued' and leasable and gate.admit(tl, jtype .. '|' .. id, jtype, id, deadline) then
         ids[#ids + 1], types[#types + 1], out_recs[#out_recs + 1] = id, jtype, new
       end
       reaped = reaped + 1

@@ -2,7 +2,7 @@
 -- KEYS[1] dead   KEYS[2] audit
 -- ARGV[1] key prefix   ARGV[2] limit   ARGV[3] now (ms)   ARGV[4] actor
 -- then the ids ('' = the oldest `limit`)
--- Returns the number of jobs purged.
+-- Returns the number of jobs purged. A purged webhook's partner-gate route entry goes too.
 local ids = {}
 if #ARGV >= 5 then
   for i = 5, #ARGV do ids[#ids + 1] = ARGV[i] end
@@ -13,6 +13,7 @@ local purged = {}
 for _, id in ipairs(ids) do
   if redis.call('ZREM', KEYS[1], id) == 1 then
     redis.call('DEL', ARGV[1] .. 'job:' .. id)
+    redis.call('HDEL', ARGV[1] .. 'route', id)
     purged[#purged + 1] = id
   end
 end

@@ -1,8 +1,9 @@
 -- queue_stats: depth per type, dead-letter size, the oldest ready job and the paused
 -- types, in one call.
--- KEYS[1] timeline   KEYS[2] dead
+-- KEYS[1] timeline   KEYS[2] dead   KEYS[3] disabled partners (set)
 -- ARGV[1] now (ms)   ARGV[2] scan cap (entries read at most)
 -- Returns {dead, timeline size, oldest ready due time (ms) of the unpaused types or -1,
+--          partners whose webhook endpoint is disabled,
 --          type_1, ready_1, scheduled_1, running_1, oldest_ready_1 (ms or -1),
 --          paused_since_1 (ms or -1), type_2, ...}
 -- A paused type is a '~pause|<type>' member scored by minus the time it was paused.
@@ -42,7 +43,8 @@ for _, jtype in ipairs(order) do
   local c = counts[jtype]
   if c[5] < 0 and c[4] >= 0 and (oldest < 0 or c[4] < oldest) then oldest = c[4] end
 end
-local out = {redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[1]), oldest}
+local out = {redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[1]), oldest,
+  redis.call('SCARD', KEYS[3])}
 for _, jtype in ipairs(order) do
   local c = counts[jtype]
   out[#out + 1] = jtype
