@@ -191,6 +191,9 @@ def test_the_alarms_the_issue_asks_for(template: dict[str, Any]) -> None:
     assert _default(template, age["Threshold"]) == 300
     assert age["Unit"] == "Seconds"
 
+    disabled = _alarm(template, "DisabledEndpoints", ComparisonOperator="GreaterThanThreshold")
+    assert disabled["Threshold"] == 0  # one disabled partner endpoint pages
+
     missing = _alarm(template, "QueueDepth", TreatMissingData="breaching")
     assert missing["Statistic"] == "SampleCount"
     assert missing["ComparisonOperator"] == "LessThanThreshold"

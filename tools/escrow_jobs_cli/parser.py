@@ -25,6 +25,7 @@ from .commands.jobs import (
     cmd_jobs_run_now,
     cmd_jobs_show,
 )
+from .commands.partners import cmd_partners_enable, cmd_partners_list, cmd_partners_show
 from .commands.queue import cmd_queue_pause, cmd_queue_resume
 from .commands.reconcile import cmd_reconcile
 from .commands.stats import cmd_stats
@@ -206,6 +207,25 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--all", action="store_true", help="every dead-lettered job (default)")
     purge.add_argument("--yes", "-y", action="store_true", help="do not ask (for scripts)")
     purge.set_defaults(run=cmd_dlq_purge)
+
+    partners = commands.add_parser(
+        "partners", parents=[common], help="partners' webhook endpoints: disabled, re-enable"
+    )
+    partner_cmds = partners.add_subparsers(
+        dest="partners_command", metavar="ACTION", parser_class=_Parser
+    )
+    partner_cmds.required = True
+    partner_cmds.add_parser(
+        "list", parents=[common], help="disabled endpoints and their held webhooks"
+    ).set_defaults(run=cmd_partners_list)
+    partner_show = partner_cmds.add_parser("show", parents=[common], help="one partner's health")
+    partner_show.add_argument("partner", help="the partner (its webhook secret reference)")
+    partner_show.set_defaults(run=cmd_partners_show)
+    enable = partner_cmds.add_parser(
+        "enable", parents=[common], help="re-enable an endpoint: its held webhooks are due now"
+    )
+    enable.add_argument("partner", help="the partner (its webhook secret reference)")
+    enable.set_defaults(run=cmd_partners_enable)
 
     enqueue = commands.add_parser("enqueue", parents=[common], help="queue one job")
     enqueue.add_argument("type", metavar="TYPE", help="a job type, e.g. send_release_email")

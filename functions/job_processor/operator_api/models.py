@@ -91,6 +91,14 @@ class ResumeTypeRequest(_OnType):
     action: Literal["resume-type"]
 
 
+class EnablePartnerRequest(_Body):
+    """Re-enable a partner's webhook endpoint (disabled by a 410): its held webhooks go."""
+
+    action: Literal["enable-partner"]
+    partner: str = Field(min_length=1, max_length=256, pattern=r"^[^\t\r\n]+$")
+    actor: Actor = DEFAULT_ACTOR
+
+
 AnyRequest = (
     ProcessBatchRequest
     | ReplayDeadLetterRequest
@@ -99,6 +107,7 @@ AnyRequest = (
     | RunJobNowRequest
     | PauseTypeRequest
     | ResumeTypeRequest
+    | EnablePartnerRequest
 )
 ProcessRequest = Annotated[AnyRequest, Field(discriminator="action")]
 _REQUEST: TypeAdapter[AnyRequest] = TypeAdapter(ProcessRequest)

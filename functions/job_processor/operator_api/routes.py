@@ -9,7 +9,10 @@ again; ``{"action": "purge-dead-letter", ...}`` likewise → how many were delet
 ``{"action": "cancel-job" | "run-job-now", "id": ...}`` (404 no such job, 409 not
 waiting); ``{"action": "pause-type" | "resume-type", "type": ...}``. Every action but
 process-batch takes ``"actor"`` (who asks; default ``operator-api``): the queue audits
-it, who and when, in the same call. The browsing routes are in ``browse``.
+it, who and when, in the same call. ``{"action": "enable-partner", "partner": "<secret
+ref>"}`` re-enables a partner's webhook endpoint (disabled by a 410): its held webhooks
+are due now. ``GET`` also lists the disabled endpoints (``disabledEndpoints``). The
+browsing routes are in ``browse``.
 Every request needs ``Authorization: Bearer <token>`` (compared in constant time):
 401 without it or with a wrong one, and nothing is done; 400 names the field at fault.
 
@@ -38,6 +41,7 @@ from jobs_core import (
 from .auth import TokenUnavailableError
 from .models import (
     CancelJobRequest,
+    EnablePartnerRequest,
     HttpError,
     PauseTypeRequest,
     ProcessBatchRequest,
@@ -109,7 +113,11 @@ def get_stats() -> dict[str, Any]:
     stats = svc.queue.get_queue_stats()
     sample = svc.queue.get_dead_letter_jobs(limit=DEAD_LETTER_SAMPLE)
     dead = svc.queue.dead_letter_by_type() if stats.dead_letter else None
-    return stats_response(stats, sample, dead)
+    disabled = svc.queue.partner_health() if stats.disabled_endpoints else []
+    return {
+        **stats_response(stats, sample, dead),
+        "disabledEndpoints": [h.model_dump(mode="json") for h in disabled],
+    }
 
 
 @resolver.post(PATH)
@@ -141,6 +149,9 @@ def _act(svc: Services, request: Any) -> dict[str, Any]:
     if isinstance(request, RunJobNowRequest):
         queue.run_job_now(request.id, actor=actor)
         return {"action": action, "id": request.id, "state": "queued"}
+    if isinstance(request, EnablePartnerRequest):
+        released = queue.enable_partner(request.partner)
+        return {"action": action, "partner": request.partner, "released": released}
     assert isinstance(request, PauseTypeRequest | ResumeTypeRequest)
     if isinstance(request, PauseTypeRequest):
         changed = queue.pause_type(request.type, actor=actor)

@@ -18,6 +18,8 @@ name                   unit     dimensions                      value
 ``DeadLetterJobs``     Count    service, queue                  dead-letter queue size
 ``OldestReadyJobAge``  Seconds  service, queue                  age of the oldest ready job
                                                                 (0 when none is ready)
+``DisabledEndpoints``  Count    service, queue                  partners whose webhook
+                                                                endpoint is disabled (410)
 ``MonitorRedisErrors`` Count    service, queue                  0 per good run, 1 per run
                                                                 whose Redis read failed
 =====================  =======  ==============================  ==========================
@@ -50,6 +52,7 @@ RUNNING_JOBS = "RunningJobs"
 DEAD_LETTER_JOBS = "DeadLetterJobs"
 OLDEST_READY_JOB_AGE = "OldestReadyJobAge"
 MONITOR_REDIS_ERRORS = "MonitorRedisErrors"
+DISABLED_ENDPOINTS = "DisabledEndpoints"
 
 DIM_SERVICE = "service"
 DIM_QUEUE = "queue"
@@ -71,6 +74,7 @@ def publish_stats(sink: EphemeralMetrics, stats: QueueStats, *, queue: str) -> N
     sink.add_metric(DEAD_LETTER_JOBS, MetricUnit.Count, stats.dead_letter)
     sink.add_metric(OLDEST_READY_JOB_AGE, MetricUnit.Seconds, round(stats.oldest_ready_age_s, 3))
     sink.add_metric(MONITOR_REDIS_ERRORS, MetricUnit.Count, 0)
+    sink.add_metric(DISABLED_ENDPOINTS, MetricUnit.Count, stats.disabled_endpoints)
     if stats.truncated:
         sink.add_metadata("stats_truncated", True)
     sink.flush_metrics(raise_on_empty_metrics=True)
@@ -97,5 +101,6 @@ def summary(stats: QueueStats) -> dict[str, Any]:
         "deadLetter": stats.dead_letter,
         "oldestReadyAgeS": round(stats.oldest_ready_age_s, 3),
         "truncated": stats.truncated,
+        "disabledEndpoints": stats.disabled_endpoints,
         "readyByType": {t.value: s.ready for t, s in sorted(stats.by_type.items())},
     }

@@ -85,6 +85,7 @@ def expected_metrics(
         ("DeadLetterJobs", "Count", totals, float(state.dead)),
         ("OldestReadyJobAge", "Seconds", totals, state.oldest_ready_age_s),
         ("MonitorRedisErrors", "Count", totals, 0.0),
+        ("DisabledEndpoints", "Count", totals, 0.0),
     }
     for job_type, count in state.ready_by_type.items():
         dims = (("job_type", job_type.value), ("queue", queue), ("service", service))

@@ -69,7 +69,7 @@ def test_known_queue_every_metric_name_unit_dimension_and_value(
 
     metrics = parse_emf(capsys.readouterr().out)
     assert observed(metrics) == expected_metrics(state, queue=namespace)
-    assert len(metrics) == 6 + len(JobType)  # nothing published twice
+    assert len(metrics) == 7 + len(JobType)  # nothing published twice
     assert answer["ready"] == 5
     assert answer["scheduled"] == 1
     assert answer["running"] == 1

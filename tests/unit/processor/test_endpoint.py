@@ -138,9 +138,11 @@ def test_get_stats_response_shape(queue: JobQueue) -> None:
     assert status == 200
     assert set(body) == {
         "stats", "deadLetterCount", "deadLetterSample", "oldestReadyAgeS", "overview",
+        "disabledEndpoints",
     }  # fmt: skip
     assert body["overview"]["types"]["audit_log_created"]["ready"] == 3
     assert body["overview"]["types"]["audit_log_created"]["paused"] is False
+    assert body["disabledEndpoints"] == []
     assert set(body["stats"]) == {t.value for t in JobType} | {"dead_letter"}
     assert body["stats"]["audit_log_created"] == {"ready": 3, "scheduled": 0, "running": 0}
     assert body["stats"]["dead_letter"] == 1 and body["deadLetterCount"] == 1
@@ -248,3 +250,40 @@ def test_unknown_event_shape_is_ignored(queue: JobQueue) -> None:
 )
 def test_event_kinds(event: str, kind: str) -> None:
     assert events.event_kind(load_event(event)) == kind
+
+
+def test_enable_partner_releases_the_held_webhooks(queue: JobQueue) -> None:
+    """A 410 disabled partner-a (held, not dead); the operator re-enables it over the API."""
+    from jobs_core import EndpointGoneError
+
+    gone = True
+
+    def webhook(job: Job) -> None:
+        if gone:
+            raise EndpointGoneError("webhook to https://partner.example/h: HTTP 410")
+
+    hook = JobType.WEBHOOK_ESCROW_STATUS_CHANGED
+    payload = {
+        "transactionId": "esc-1",
+        "status": "funded",
+        "escrowVersion": 2,
+        "webhookUrl": "https://partner.example/h",
+        "webhookSecretRef": "partner-a",
+    }
+    job_id = queue.enqueue_job(hook, payload)
+    svc = services(queue, {hook: webhook})
+    svc.processor.process_batch()
+    status, body = call(svc, "get_stats")
+    assert status == 200 and body["deadLetterCount"] == 0
+    [disabled] = body["disabledEndpoints"]
+    assert (disabled["partner"], disabled["held"]) == ("partner-a", 1)
+
+    status, body = call(svc, with_body("process_batch", {"action": "enable-partner"}))
+    assert (status, body["field"]) == (400, "partner")
+    gone = False
+    request = {"action": "enable-partner", "partner": "partner-a"}
+    status, body = call(svc, with_body("process_batch", request))
+    assert (status, body) == (200, {**request, "released": 1})
+    assert svc.processor.process_batch().tally.succeeded == 1
+    job = queue.get_job_status(job_id)
+    assert job is not None and job.state is JobState.SUCCEEDED and job.attempts == 2
