@@ -128,7 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         per_round = [r["enqueue_per_s"] / b for r, b in zip(ours_rounds, bare, strict=True)]
         print(goals(ours, peers, statistics.median(per_round)))
     if not args.skip_sections:
-        for module in ("bench.processor_bench", "bench.api_bench", "bench.cluster_bench"):
+        sections = ("bench.processor_bench", "bench.api_bench", "bench.cluster_bench",
+                    "bench.flow_bench")  # fmt: skip
+        for module in sections:
             print(f"\n== {module}", flush=True)
             subprocess.run([sys.executable, "-m", module], check=False)
     return 0

@@ -32,7 +32,7 @@ local chunk, cap = tonumber(ARGV[7]), tonumber(ARGV[8])
 local claim_key = prefix .. 'claim:' .. token
 local lease_score = '-' .. deadline
 local oom = 0
-gate.init(prefix, now, ARGV[12], ARGV[13])
+gate.init(prefix, now, ARGV[12], ARGV[13], true)
 
 local function is_oom(reply)
   return type(reply) == 'table' and reply.err ~= nil

@@ -9,7 +9,7 @@
 --   P held:<p>        zset  '<type>|<id>' waiting for p (disabled, busy, rate, open circuit)
 --   P chain:<escrow>  zset  pending status webhooks of an escrow, scored by escrow version
 --   P disabled        set   partners whose endpoint is disabled (a 410)
--- gate_init ARGV string: '<rate/s> <concurrency> <circuit failures> <open ms> <open cap ms>'.
+-- gate.init ARGV string: '<rate/s> <concurrency> <circuit failures> <open ms> <open cap ms>'.
 -- A job waiting in held:<p> or on its chain is out of the timeline and spends no attempt.
 local gate = {}
 
@@ -18,7 +18,15 @@ local function gate_on(jtype)
 end
 gate.on = gate_on
 
-function gate.init(prefix, now, gated, conf)
+local function gate_in_flight(st)
+  if st.n == nil then
+    st.n = redis.call('ZCOUNT', st.inflight, '(' .. gate.now, '+inf')
+  end
+  return st.n
+end
+
+function gate.init(prefix, now, gated, conf, claiming)
+  gate.claiming = claiming
   gate.p, gate.now, gated = prefix, tonumber(now), gated or ''
   gate.gated = gated
   local r, c, f, o, cap = string.match(conf or '', '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
@@ -42,21 +50,26 @@ local function gate_partner(p)
   local f = redis.call('HMGET', key, 'disabled', 'fails', 'open_until', 'tat', 'wake', 'rate',
     'conc')
   local inflight = gate.p .. 'inflight:' .. p
-  redis.call('ZREMRANGEBYSCORE', inflight, '-inf', gate.now) -- expired leases hold no slot
   st = {
     name = p, key = key, inflight = inflight, held = gate.p .. 'held:' .. p,
     disabled = f[1], fails = tonumber(f[2]) or 0, open_until = tonumber(f[3]) or 0,
     tat = tonumber(f[4]) or 0, wake = tonumber(f[5]) or 0,
     rate = tonumber(f[6]) or gate.rate, conc = tonumber(f[7]) or gate.conc,
-    n = redis.call('ZCARD', inflight),
   }
+  -- In flight: counted by the claim (expired leases hold no slot); a settle counts only
+  -- when it needs to (gate_in_flight).
+  if gate.claiming then
+    redis.call('ZREMRANGEBYSCORE', inflight, '-inf', gate.now)
+    st.n = redis.call('ZCARD', inflight)
+  end
+  st.nheld = redis.call('ZCARD', st.held) -- promotions skip the read while none waits
   gate.partners[p] = st
   return st
 end
 
 local function gate_park(tl, st, member)
   redis.call('ZREM', tl, member)
-  redis.call('ZADD', st.held, gate.now, member)
+  st.nheld = st.nheld + redis.call('ZADD', st.held, gate.now, member)
   return false
 end
 
@@ -73,10 +86,11 @@ end
 
 -- Move up to k held jobs back to the timeline, due just after now.
 local function gate_promote(tl, st, k)
-  if st.disabled or st.open_until > gate.now then return end
+  if st.nheld == 0 or st.disabled or st.open_until > gate.now then return end
   local held = redis.call('ZRANGE', st.held, 0, k - 1)
   if #held == 0 then return end
   redis.call('ZREM', st.held, unpack(held))
+  st.nheld = st.nheld - #held
   local zadd = {}
   for _, m in ipairs(held) do
     zadd[#zadd + 1] = gate.now + 1
@@ -148,7 +162,7 @@ function gate.settled(tl, jtype, id, action)
   if not p then return action ~= 'hold' end
   local st = gate_partner(p)
   redis.call('ZREM', st.inflight, id)
-  st.n = math.max(st.n - 1, 0)
+  if st.n then st.n = math.max(st.n - 1, 0) end
   if action == 'done' or action == 'dead' then
     gate_finished(tl, jtype, id, p, e, v, action == 'dead')
   end
@@ -165,16 +179,17 @@ function gate.settled(tl, jtype, id, action)
       -- The period doubles when the circuit opens and when a probe fails, not for every
       -- delivery that was already in flight when it opened.
       local opens = tonumber(redis.call('HGET', st.key, 'opens')) or 0
-      if st.fails == gate.threshold or st.n == 0 then
+      if st.fails == gate.threshold or gate_in_flight(st) == 0 then
         opens = redis.call('HINCRBY', st.key, 'opens', 1)
       end
       local period = math.min(gate.open_ms * 2 ^ math.min(opens - 1, 30), gate.cap_ms)
       st.open_until = gate.now + period
       st.wake = st.open_until
       redis.call('HSET', st.key, 'open_until', st.open_until, 'wake', st.wake)
-      local first = redis.call('ZRANGE', st.held, 0, 0)[1]
+      local first = st.nheld > 0 and redis.call('ZRANGE', st.held, 0, 0)[1]
       if first then -- the probe of the next half-open moment
         redis.call('ZREM', st.held, first)
+        st.nheld = st.nheld - 1
         redis.call('ZADD', tl, st.open_until, first)
       end
       return true
@@ -183,7 +198,7 @@ function gate.settled(tl, jtype, id, action)
     st.disabled = 'HTTP 410 Gone'
     redis.call('HSET', st.key, 'disabled', st.disabled, 'disabled_at', gate.now)
     redis.call('SADD', gate.p .. 'disabled', p)
-    redis.call('ZADD', st.held, gate.now, jtype .. '|' .. id)
+    st.nheld = st.nheld + redis.call('ZADD', st.held, gate.now, jtype .. '|' .. id)
     return true
   end
   gate_promote(tl, st, 1)
