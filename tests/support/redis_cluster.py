@@ -179,6 +179,32 @@ class RedisClusterServers:
             time.sleep(0.05)
         raise RuntimeError(f"replica {replica.port} did not take over from {master.port}")
 
+    def stop_master(self, master: ClusterNodeInfo) -> ClusterNodeInfo:
+        """Stop ``master``'s process (SIGTERM: it is gone, its clients' connections drop)
+        and wait until the cluster has elected its replica; returns the new master."""
+        replica = self.replica_of(master)
+        server = next(s for s in self.servers if s.port == master.port)
+        server.stop()
+        self.servers.remove(server)
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.RedisError, StopIteration):
+                nodes = {n.node_id: n for n in self.nodes()}
+                if nodes[replica.node_id].is_master:
+                    self._wait_for_state_ok()
+                    return nodes[replica.node_id]
+            time.sleep(0.05)
+        raise RuntimeError(f"replica {replica.port} was not elected after {master.port} stopped")
+
+    def _wait_for_state_ok(self) -> None:
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.RedisError):
+                if {self._info(p).get("cluster_state") for p in self.ports} == {"ok"}:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("the cluster did not recover")
+
     def wait_until_stable(self) -> None:
         """Until every node says ``cluster_state:ok`` and all agree on who owns what."""
         deadline = time.monotonic() + _READY_TIMEOUT_S

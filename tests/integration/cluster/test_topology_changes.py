@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pytest
 from jobs_core import BackendError, Job, JobState
 from jobs_core.processor import Processor, ProcessorConfig
 from jobs_core.queue.keys import QueueKeys
@@ -39,7 +40,9 @@ class Run:
     drains: int = 0
 
 
-def run_while_changing(url: str, namespace: str, change: Callable[[], int]) -> Run:
+def run_while_changing(
+    url: str, namespace: str, change: Callable[[], int], config: ProcessorConfig = CONFIG
+) -> Run:
     """An enqueuer and a processor (separate clients, as the API and the processor Lambda
     are) work while ``change`` runs once, a third of the way through the enqueues;
     ``change`` returns the port of the slot's new owner."""
@@ -73,16 +76,22 @@ def run_while_changing(url: str, namespace: str, change: Callable[[], int]) -> R
             time.sleep(0.01)
         enqueued_all.set()
 
-    processor = Processor(worker, {AUDIT: handler}, config=CONFIG)
+    processor = Processor(worker, {AUDIT: handler}, config=config)
+
+    def settled() -> bool:  # nothing ready, scheduled or leased (a lease may still expire)
+        stats = worker.get_queue_stats()
+        return stats.ready + stats.scheduled + stats.running == 0
 
     def drain() -> None:
-        while True:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             report = processor.drain(60)
             run.drains += 1
             if report.error is not None:
                 run.drain_errors.append(report.error)
-            elif enqueued_all.is_set():
+            elif enqueued_all.is_set() and settled():
                 return
+            time.sleep(0.05)
 
     producer = threading.Thread(target=enqueue)
     drainer = threading.Thread(target=drain)
@@ -154,3 +163,31 @@ def test_master_fails_over_to_its_replica_mid_drain(
     assert redis_cluster.owner(slot).port != before.port
     assert run.enqueue_errors == [] and run.drain_errors == []
     assert_every_job_done_once(url, namespace, run)
+
+
+@pytest.mark.slow  # its own cluster, an election (about 15 s)
+def test_master_stops_mid_drain_the_replica_takes_over(namespace: str, keys: QueueKeys) -> None:
+    """A master that is gone (not a coordinated CLUSTER FAILOVER): connections drop until
+    its replica is elected (cluster-node-timeout 2 s). Those errors are transient: the
+    resends and the next drain of the same processor, and the API's outbox for enqueues,
+    carry on; every job still runs once."""
+    with RedisClusterServers(masters=3, replicas=1) as cluster:  # its own: one node dies
+        url = cluster.url_not_owning(keys.timeline)
+        slot = cluster.slot_of(keys.timeline)
+        before = cluster.owner(slot)
+
+        def stop() -> int:
+            return cluster.stop_master(before).port
+
+        # Short leases: a batch whose settle was lost with the master runs again soon.
+        short = ProcessorConfig(
+            concurrency=4, batch_size=8, idle_exit_s=1.0, idle_poll_min_s=0.02,
+            idle_poll_max_s=0.1, job_timeout_s=1.0, lease_margin_s=1.0,
+        )  # fmt: skip
+        run = run_while_changing(url, namespace, stop, short)
+        assert cluster.owner(slot).port != before.port
+        errors = [*run.enqueue_errors, *run.drain_errors]
+        assert errors  # the election outlasts the resends: the errors reached the callers
+        assert all(e.transient for e in errors)  # type: ignore[attr-defined]
+        assert run.drains > len(run.drain_errors)  # and the same processor drained on
+        assert_every_job_done_once(url, namespace, run)
