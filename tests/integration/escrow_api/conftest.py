@@ -113,9 +113,14 @@ def _session() -> boto3.Session:
 
 @pytest.fixture
 def table(aws: None) -> str:
+    return create_table(TABLE)
+
+
+def create_table(name: str) -> str:
+    """The escrow table as the template declares it (pk, sk, TTL on expires_at)."""
     client = boto3.client("dynamodb", region_name=REGION)
     client.create_table(
-        TableName=TABLE,
+        TableName=name,
         KeySchema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -127,10 +132,10 @@ def table(aws: None) -> str:
         BillingMode="PAY_PER_REQUEST",
     )
     client.update_time_to_live(
-        TableName=TABLE,
+        TableName=name,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
     )
-    return TABLE
+    return name
 
 
 @pytest.fixture
