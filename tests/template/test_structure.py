@@ -40,7 +40,7 @@ OPEN_ROUTES = {  # no JWT authorizer: Stripe signs its events, the processor che
 ENV_NAMES = {
     "EscrowApiFunction": {
         "ESCROW_TABLE_NAME", "STRIPE_API_KEY_REF", "STRIPE_WEBHOOK_SECRET_REF",
-        "JOB_PROCESSOR_FUNCTION_NAME", "ESCROW_ROLES_CLAIM",
+        "JOB_PROCESSOR_FUNCTION_NAME", "ESCROW_ROLES_CLAIM", "ESCROW_ADMIN_EMAIL",
     },
     "JobProcessorFunction": {
         "ESCROW_TABLE_NAME", "AUDIT_TABLE_NAME", "EFFECTS_TABLE_NAME", "EMAIL_PROVIDER",
