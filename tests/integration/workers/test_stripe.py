@@ -292,3 +292,15 @@ def test_sdk_client_talks_to_the_local_server(stripe_server: StripeServer) -> No
     assert intent.status == "requires_capture"
     assert client.v1.payment_intents.retrieve(intent.id).amount == 500
     assert client.v1.payment_intents.cancel(intent.id).status == "canceled"
+
+
+def test_refund_of_a_charged_back_payment_is_permanent_and_moves_nothing(
+    stripe_server: StripeServer, new_job: Callable[..., Job]
+) -> None:
+    intent = stripe_server.create_payment_intent(10000, "usd", status="succeeded")
+    stripe_server.open_dispute(intent["id"])
+    with pytest.raises(PermanentJobError, match="frozen by a chargeback"):
+        _handler(_deps(stripe_server), JobType.STRIPE_REFUND_PAYMENT)(
+            _refund_job(new_job, intent["id"], amount=1000)
+        )
+    assert stripe_server.refunds == []
