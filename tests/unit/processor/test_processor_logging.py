@@ -79,6 +79,40 @@ def test_job_keys_do_not_leak_between_jobs_on_one_worker(queue: JobQueue) -> Non
     assert "job_id" not in after
 
 
+def test_a_succeeded_jobs_line_has_the_formatters_shape_and_the_job_keys(
+    queue: JobQueue,
+) -> None:
+    """The cheap line (built once per batch, see ``processor.joblog``) reads like the
+    logger's: level, message, timestamp, service, the job's keys; caller text redacted."""
+    [job_id] = queue.enqueue_jobs([(AUDIT, _AUDIT_PAYLOAD, {"correlation_id": "jane@example.com"})])
+    lines: list[dict[str, Any]] = []
+    with _capture(lines):
+        logger.append_keys(request_id="req-7")
+        try:
+            Processor(queue, {AUDIT: lambda job: None}).process_next_job()
+        finally:
+            logger.remove_keys(["request_id"])
+    [line] = [line for line in lines if line.get("job_id")]
+    assert line["job_id"] == job_id and line["job_type"] == AUDIT.value
+    assert line["attempt"] == 1 and line["outcome"] == "succeeded"
+    assert line["message"] == "job succeeded" and line["level"] == "INFO"
+    assert line["correlation_id"] == "j***@example.com"
+    assert line["request_id"] == "req-7" and "service" in line and "timestamp" in line
+    assert "error" not in line and isinstance(line["duration_ms"], float)
+
+
+def test_no_success_line_below_its_level(queue: JobQueue) -> None:
+    enqueue(queue, 2)
+    lines: list[dict[str, Any]] = []
+    with _capture(lines):
+        logger.setLevel("WARNING")
+        Processor(queue, {AUDIT: lambda job: None}).process_batch()
+    assert [line for line in lines if line.get("job_id")] == []
+
+
+_AUDIT_PAYLOAD = {"transactionId": "esc-1", "action": "released", "actor": "buyer-1"}
+
+
 class _capture:
     def __init__(self, lines: list[dict[str, Any]]) -> None:
         self.lines = lines

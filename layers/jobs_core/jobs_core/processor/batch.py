@@ -31,7 +31,6 @@ from __future__ import annotations
 import collections
 import contextvars
 import inspect
-import logging
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +47,7 @@ from ..queue.scripts import SettleCode
 from ..queue.specs import GATED_TYPES
 from ..tracing import current_entity, job_span
 from .config import ProcessorConfig
+from .joblog import log_results
 from .pool import WorkerPool
 from .report import BatchResult, JobOutcome, JobResult
 
@@ -141,8 +141,7 @@ class BatchRunner:
             self._result(task, outcome, state, code)
             for task, outcome, (state, code) in zip(tasks, outcomes, settled, strict=True)
         ]
-        for result in results:
-            _log_result(result)
+        log_results(results)
         return BatchResult(results)
 
     def _runner(self, batch: _Batch) -> None:
@@ -316,31 +315,3 @@ def _job_keys(claimed: ClaimedJob) -> dict[str, Any]:
         "attempt": claimed.attempt,
         "correlation_id": job.correlation_id,
     }
-
-
-def _log_result(result: JobResult) -> None:
-    """One line per job, carrying its id, type, attempt and correlation id."""
-    outcome = result.outcome
-    if outcome is JobOutcome.DEAD_LETTERED:
-        log, level = logger.error, logging.ERROR
-    elif outcome in (JobOutcome.RETRIED, JobOutcome.LEASE_LOST, JobOutcome.HELD):
-        log, level = logger.warning, logging.WARNING
-    else:
-        log, level = logger.info, logging.INFO
-    if level < logger.log_level:
-        return  # skip building the line (a no-op drain runs thousands of jobs a second)
-    message = f"job {outcome.value}"
-    if outcome is JobOutcome.LEASE_LOST:
-        message = "job lease lost: another processor holds it now; its result was not recorded"
-    log(
-        message,
-        extra={
-            "job_id": result.job_id,
-            "job_type": result.job_type.value,
-            "attempt": result.attempt,
-            "correlation_id": result.correlation_id,
-            "outcome": outcome.value,
-            "duration_ms": None if result.duration_ms is None else round(result.duration_ms, 1),
-            "error": result.error,
-        },
-    )
