@@ -37,7 +37,7 @@ def log_results(results: Sequence[JobResult]) -> None:
             fast.append(result)
         else:
             _log_slow(result)
-    if fast and logger.isEnabledFor(logging.INFO):
+    if fast and logger.log_level <= logging.INFO:
         _write(fast)
 
 
