@@ -102,3 +102,17 @@ def test_a_paused_types_expired_lease_is_reaped_but_not_leased(rig: QueueRig) ->
     assert again.id == victim
     [listed] = rig.queue.list_jobs("running").jobs
     assert listed.id == victim
+
+
+def test_an_idle_minute_costs_an_idle_poll_and_a_stats_read(rig: QueueRig) -> None:
+    """What the scheduled processor and the monitor send in an idle minute: one claim
+    (EVALSHA + ZRANGEBYSCORE) and one stats read (EVALSHA + ZRANGE + ZCARD of the dead +
+    SCARD of the disabled partners)."""
+    rig.queue.claim(16)
+    rig.queue.get_queue_stats()  # scripts loaded
+    before = commands(rig)
+    rig.queue.claim(16)
+    rig.queue.get_queue_stats()
+    after = commands(rig)
+    if before is not None and after is not None:
+        assert after - before == 6

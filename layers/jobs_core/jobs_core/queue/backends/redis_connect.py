@@ -36,7 +36,10 @@ def client_options(timeout_s: float) -> dict[str, Any]:
         "decode_responses": True,
         "socket_timeout": timeout_s,
         "socket_connect_timeout": min(timeout_s, 2.0),
-        "health_check_interval": 30,
+        # No health-check PING (a billed command every idle minute per function): a dead
+        # connection fails its call as a transient error that scripts.run resends at once.
+        "health_check_interval": 0,
+        "socket_keepalive": True,
         "retry_on_timeout": False,
     }
 

@@ -2,14 +2,17 @@
 -- types, in one call.
 -- KEYS[1] timeline   KEYS[2] dead   KEYS[3] disabled partners (set)
 -- ARGV[1] now (ms)   ARGV[2] scan cap (entries read at most)
--- Returns {dead, timeline size, oldest ready due time (ms) of the unpaused types or -1,
---          partners whose webhook endpoint is disabled,
+-- Returns {dead, entries read (cap + 1: there were more), oldest ready due time (ms) of
+--          the unpaused types or -1, partners whose webhook endpoint is disabled,
 --          type_1, ready_1, scheduled_1, running_1, oldest_ready_1 (ms or -1),
 --          paused_since_1 (ms or -1), type_2, ...}
 -- A paused type is a '~pause|<type>' member scored by minus the time it was paused.
 -- Counting reads the timeline (O(n) up to the cap); it runs once a minute, not per job.
+-- Calls: ZRANGE (one entry past the cap tells a truncated count), ZCARD of the dead, SCARD.
 local now, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
-local entries = redis.call('ZRANGE', KEYS[1], 0, cap - 1, 'WITHSCORES')
+local entries = redis.call('ZRANGE', KEYS[1], 0, cap, 'WITHSCORES')
+local read = #entries / 2
+if read > cap then entries[#entries] = nil; entries[#entries] = nil end
 local counts, order = {}, {}
 local function slot(jtype)
   local c = counts[jtype]
@@ -43,8 +46,7 @@ for _, jtype in ipairs(order) do
   local c = counts[jtype]
   if c[5] < 0 and c[4] >= 0 and (oldest < 0 or c[4] < oldest) then oldest = c[4] end
 end
-local out = {redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[1]), oldest,
-  redis.call('SCARD', KEYS[3])}
+local out = {redis.call('ZCARD', KEYS[2]), read, oldest, redis.call('SCARD', KEYS[3])}
 for _, jtype in ipairs(order) do
   local c = counts[jtype]
   out[#out + 1] = jtype
