@@ -1,8 +1,10 @@
-"""``make bench``: escrow-jobs beside RQ, arq, saq and dramatiq, on one Redis, in one run.
+"""``make bench``: escrow-jobs beside RQ, arq, saq, dramatiq and huey, on one Redis, in one run.
 
 Rounds are interleaved (bare SET, ours, every peer, then again) so machine drift hits all
 alike; each figure is the median over the rounds. Redis is pinned to CPU 0 and the
-clients to CPU 1 where the machine allows. Then the processor and API benchmarks run.
+clients to CPU 1 where the machine allows. Then the processor, API and cost benchmarks
+run (``bench.cost_bench``: our drain through ``Processor`` at production defaults beside
+the peers' real workers, and the commands of a lone job, a kicked request, an idle minute).
 Nothing here asserts: it prints tables, and a last table of the goals from the issues.
 """
 
@@ -24,7 +26,7 @@ DETAIL = (
     ("one-by-one enqueue /s", "enqueue_per_s", 0),
     ("one-by-one enqueue with dedupe key /s", "enqueue_dedupe_per_s", 0),
     ("bulk enqueue (1000 per call) /s", "bulk_enqueue_per_s", 0),
-    ("drain, claim 100 + settle 100, one process /s", "drain_per_s", 0),
+    ("bare claim/settle loop (not a worker), batch 100 /s", "drain_per_s", 0),
     ("round trips: enqueue", "round_trips_enqueue", 2),
     ("round trips: enqueue_jobs of 3 jobs", "round_trips_enqueue_3_jobs", 0),
     ("round trips: bulk call of 1000", "round_trips_bulk_per_call", 0),
@@ -66,14 +68,19 @@ def goals(ours: dict[str, Any], peers: Sequence[dict[str, Any]], bare: float) ->
     )
     lifecycle = ours["billed_cmds_enqueue_per_job"] + ours["billed_cmds_process_per_job"]
     rows = [
-        ("one-by-one enqueue >= 1/2 bare SET (per round)", bare, 0.5, "ratio"),
+        ("one-by-one enqueue >= 0.7x bare SET (per round)", bare, 0.7, "ratio"),
         (
             "bulk enqueue >= 2x best peer bulk",
             ours["bulk_enqueue_per_s"] / best("bulk_enqueue_per_s"),
             2,
             "x",
         ),
-        ("drain >= 2x fastest peer", ours["drain_per_s"] / best("drain_per_s"), 2, "x"),
+        (
+            "bare claim/settle loop / fastest peer worker (see cost_bench)",
+            ours["drain_per_s"] / best("drain_per_s"),
+            2,
+            "x",
+        ),
         ("billed cmds/lifecycle, dedupe, batch 10 <= 6", lifecycle_dedupe, 6, "cmds"),
         ("billed cmds/lifecycle, batch 100", lifecycle, 6, "cmds"),
         ("billed cmds per idle poll <= 2", ours["idle_poll_billed"], 2, "cmds"),
@@ -124,12 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         value = ours.get(key)
         print(f"{title:<56} {'—' if value is None else f'{value:,.{digits}f}':>10}")
     if peers:
-        print("\n== Goals (issue 2 and 3), from this run")
+        print("\n== Goals (issues 2, 3 and 12), from this run")
         per_round = [r["enqueue_per_s"] / b for r, b in zip(ours_rounds, bare, strict=True)]
         print(goals(ours, peers, statistics.median(per_round)))
     if not args.skip_sections:
         sections = ("bench.processor_bench", "bench.api_bench", "bench.cluster_bench",
-                    "bench.flow_bench")  # fmt: skip
+                    "bench.flow_bench", "bench.cost_bench")  # fmt: skip
         for module in sections:
             print(f"\n== {module}", flush=True)
             subprocess.run([sys.executable, "-m", module], check=False)

@@ -1,4 +1,4 @@
-"""Run the peer queues (rq, arq, saq, dramatiq) and a bare SET loop on one Redis.
+"""Run the peer queues (rq, arq, saq, dramatiq, huey) and a bare SET loop on one Redis.
 
 Each driver in ``bench/peers/`` runs with its peer's own venv (see
 ``bench.peers_venvs``) and prints one JSON object; this module collects them.
@@ -66,6 +66,7 @@ DRIVERS: tuple[Driver, ...] = (
     Driver("arq poll_delay=0", "arq", ("--poll-delay", "0"), slow_s_per_job=0.02),
     Driver("saq", "saq"),
     Driver("dramatiq", "dramatiq"),
+    Driver("huey", "huey"),
 )
 
 

@@ -25,7 +25,8 @@ PEERS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "rq": (("rq",), "rq", "rq"),
     "arq": (("arq",), "arq", "arq"),
     "saq": (("saq[redis]", "typing_extensions"), "saq", "saq"),
-    "dramatiq": (("dramatiq[redis]",), "dramatiq", "dramatiq"),
+    "dramatiq": (("dramatiq[redis]", "hiredis"), "dramatiq", "dramatiq"),
+    "huey": (("huey", "redis", "hiredis"), "huey", "huey"),
 }
 
 
