@@ -83,7 +83,12 @@ def commands(rig: QueueRig) -> int | None:
         stats = rig.raw.info("commandstats")
     except redis.ResponseError:
         return None  # fakeredis keeps no command statistics
-    return sum(int(v["calls"]) for k, v in stats.items() if not k.endswith(("info", "ping")))
+    # The queue's own commands: not the statistics reads, nor a cluster client's topology
+    # and connection traffic (CLUSTER SLOTS, READONLY, CLIENT SETINFO, HELLO).
+    own = ("info", "ping", "cluster", "readonly", "client", "hello", "command")
+    return sum(
+        int(v["calls"]) for k, v in stats.items() if not k.removeprefix("cmdstat_").startswith(own)
+    )
 
 
 def test_a_paused_types_expired_lease_is_reaped_but_not_leased(rig: QueueRig) -> None:

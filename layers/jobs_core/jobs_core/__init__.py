@@ -5,21 +5,12 @@ The names in ``__all__`` are the public API; Lambda functions import nothing els
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from .backoff import backoff_delay
 from .clock import Clock, ManualClock, SystemClock
 from .config import Settings
-from .defaults import (
-    default_handlers,
-    enqueue_job,
-    enqueue_jobs,
-    get_dead_letter_jobs,
-    get_job_status,
-    get_queue_stats,
-    process_batch,
-    process_next_job,
-)
 from .errors import (
     BackendError,
     ConfigurationError,
@@ -50,10 +41,6 @@ from .models import (
     QueueStats,
     TypeStats,
 )
-from .processor import HandlerRegistry, Processor, ProcessorConfig
-from .processor.kick import FANOUT_SOURCE, KICK_SOURCE, Kicker, LambdaInvoker, kick_processor
-from .processor.metrics import publish_drain
-from .processor.report import BatchResult, DrainReport, JobOutcome, JobResult, fanout_count
 from .queue import (
     LIST_STATES,
     AuditEntry,
@@ -70,19 +57,67 @@ from .queue.scripts import SettleCode
 from .secret_refs import AwsSecretResolver, resolver_from_env
 from .tracing import annotate_escrow, capture_lambda_handler
 from .views import audit_view, event_view, iso, job_summary, job_view, redact_data, stats_view
-from .webhook_urls import Resolver, UnsafeDestinationError, check_webhook_url, system_resolver
 
 if TYPE_CHECKING:
+    from .defaults import (
+        default_handlers,
+        enqueue_job,
+        enqueue_jobs,
+        get_dead_letter_jobs,
+        get_job_status,
+        get_queue_stats,
+        process_batch,
+        process_next_job,
+    )
+    from .processor import HandlerRegistry, Processor, ProcessorConfig
+    from .processor.kick import FANOUT_SOURCE, KICK_SOURCE, Kicker, LambdaInvoker, kick_processor
+    from .processor.metrics import publish_drain
+    from .processor.report import BatchResult, DrainReport, JobOutcome, JobResult, fanout_count
     from .queue.backends.redis_tcp import RedisBackend
+    from .webhook_urls import Resolver, UnsafeDestinationError, check_webhook_url, system_resolver
+
+# Imported on first use, so a Lambda pays at cold start only for what it touches: the
+# monitor never loads the processor, the workers or their payload models; redis-py is
+# heavy and a Lambda on Upstash never needs it.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "default_handlers",
+            "enqueue_job",
+            "enqueue_jobs",
+            "get_dead_letter_jobs",
+            "get_job_status",
+            "get_queue_stats",
+            "process_batch",
+            "process_next_job",
+        ),
+        ".defaults",
+    ),
+    **dict.fromkeys(("HandlerRegistry", "Processor", "ProcessorConfig"), ".processor"),
+    **dict.fromkeys(
+        ("FANOUT_SOURCE", "KICK_SOURCE", "Kicker", "LambdaInvoker", "kick_processor"),
+        ".processor.kick",
+    ),
+    "publish_drain": ".processor.metrics",
+    **dict.fromkeys(
+        ("BatchResult", "DrainReport", "JobOutcome", "JobResult", "fanout_count"),
+        ".processor.report",
+    ),
+    "RedisBackend": ".queue.backends.redis_tcp",
+    **dict.fromkeys(
+        ("Resolver", "UnsafeDestinationError", "check_webhook_url", "system_resolver"),
+        ".webhook_urls",
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use: redis-py is heavy and a Lambda on Upstash never needs it.
-    if name == "RedisBackend":
-        from .queue.backends.redis_tcp import RedisBackend
-
-        return RedisBackend
-    raise AttributeError(name)
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'jobs_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [

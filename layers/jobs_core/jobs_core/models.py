@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import payloads as p
+if TYPE_CHECKING:
+    from . import payloads as p
 
 
 class JobType(StrEnum):
@@ -33,18 +35,40 @@ class JobType(StrEnum):
     SEND_PAYMENT_NOTICE_EMAIL = "send_payment_notice_email"
 
 
-PAYLOAD_MODELS: dict[JobType, type[p.Payload]] = {
-    JobType.SEND_RELEASE_EMAIL: p.ReleaseEmailPayload,
-    JobType.SEND_REFUND_EMAIL: p.RefundEmailPayload,
-    JobType.SEND_DISPUTE_EMAIL: p.DisputeEmailPayload,
-    JobType.SEND_PAYMENT_CONFIRMED_EMAIL: p.PaymentConfirmedEmailPayload,
-    JobType.STRIPE_CAPTURE_PAYMENT: p.StripeCapturePayload,
-    JobType.STRIPE_REFUND_PAYMENT: p.StripeRefundPayload,
-    JobType.WEBHOOK_ESCROW_STATUS_CHANGED: p.EscrowStatusChangedPayload,
-    JobType.NOTIFY_DISPUTE_RESOLVED: p.DisputeResolvedPayload,
-    JobType.AUDIT_LOG_CREATED: p.AuditLogPayload,
-    JobType.SEND_PAYMENT_NOTICE_EMAIL: p.PaymentNoticePayload,
+_PAYLOAD_MODEL_NAMES = {
+    JobType.SEND_RELEASE_EMAIL: "ReleaseEmailPayload",
+    JobType.SEND_REFUND_EMAIL: "RefundEmailPayload",
+    JobType.SEND_DISPUTE_EMAIL: "DisputeEmailPayload",
+    JobType.SEND_PAYMENT_CONFIRMED_EMAIL: "PaymentConfirmedEmailPayload",
+    JobType.STRIPE_CAPTURE_PAYMENT: "StripeCapturePayload",
+    JobType.STRIPE_REFUND_PAYMENT: "StripeRefundPayload",
+    JobType.WEBHOOK_ESCROW_STATUS_CHANGED: "EscrowStatusChangedPayload",
+    JobType.NOTIFY_DISPUTE_RESOLVED: "DisputeResolvedPayload",
+    JobType.AUDIT_LOG_CREATED: "AuditLogPayload",
+    JobType.SEND_PAYMENT_NOTICE_EMAIL: "PaymentNoticePayload",
 }
+
+
+class _PayloadModels(Mapping[JobType, "type[p.Payload]"]):
+    """Each job type's payload model. The models (pydantic builds a validator per class,
+    and email-validator comes with them) are imported on first use: a function that
+    never validates a payload, such as the monitor, never pays for them."""
+
+    def __getitem__(self, job_type: JobType) -> type[p.Payload]:
+        name = _PAYLOAD_MODEL_NAMES[job_type]
+        from . import payloads
+
+        model: type[p.Payload] = getattr(payloads, name)
+        return model
+
+    def __iter__(self) -> Iterator[JobType]:
+        return iter(_PAYLOAD_MODEL_NAMES)
+
+    def __len__(self) -> int:
+        return len(_PAYLOAD_MODEL_NAMES)
+
+
+PAYLOAD_MODELS: Mapping[JobType, type[p.Payload]] = _PayloadModels()
 
 
 class JobState(StrEnum):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,14 +24,17 @@ from ..models import (
     encode_record,
     new_job_id,
 )
-from ..payloads import Payload
+
+if TYPE_CHECKING:
+    from ..payloads import Payload
 
 MAX_ERROR_CHARS = 2000
 
-PayloadInput = Mapping[str, Any] | Payload
-JobSpec = (
-    tuple[JobType | str, PayloadInput]
-    | tuple[JobType | str, PayloadInput, EnqueueOptions | Mapping[str, Any] | None]
+# Strings: the payload models are imported on first use, not to spell these aliases.
+PayloadInput: TypeAlias = "Mapping[str, Any] | Payload"
+JobSpec: TypeAlias = (
+    "tuple[JobType | str, PayloadInput]"
+    " | tuple[JobType | str, PayloadInput, EnqueueOptions | Mapping[str, Any] | None]"
 )
 
 
