@@ -78,7 +78,10 @@ def test_a_full_batch_says_more_is_due_now(rig: QueueRig) -> None:
 
 
 def commands(rig: QueueRig) -> int | None:
-    """Commands the server ran (INFO commandstats), where the backend is a real server."""
+    """Commands the server ran (INFO commandstats), where the backend is one real server
+    (a cluster's nodes are shared with other tests' clients and their topology reads)."""
+    if isinstance(rig.raw, redis.RedisCluster):
+        return None
     try:
         stats = rig.raw.info("commandstats")
     except redis.ResponseError:
