@@ -78,7 +78,9 @@ class JobState(StrEnum):
     SUCCEEDED = "succeeded"
     DEAD = "dead"  # in the dead-letter queue
     CANCELLED = "cancelled"  # taken out of the queue by an operator before it ran
-    HELD = "held"  # its partner's endpoint is disabled (a 410): waits for an operator
+    # Waits for its partner (endpoint disabled by a 410, circuit open, at its limits), out
+    # of the timeline and spending no attempt.
+    HELD = "held"
 
 
 def new_job_id(now_ms: int) -> str:

@@ -188,3 +188,19 @@ def test_a_dead_lettered_status_lets_the_next_one_go(
     p.run(processor)
     assert versions(receiver) == [2, 1]
     p.close()
+
+
+def test_status_says_held_or_waiting(redis_url: str, receiver: WebhookReceiver) -> None:
+    p = Partners(redis_url)
+    p.partner("partner-a", receiver)
+    processor = p.processor()
+    v1 = p.status("partner-a", receiver.url, "esc-1", version=1)
+    v2 = p.status("partner-a", receiver.url, "esc-1", version=2)
+    receiver.respond_next(1, 410)
+    p.run(processor)
+    other = p.status("partner-a", receiver.url, "esc-2", version=1)
+    p.run(processor)
+    states = {i: p.queue.get_job_status(i).state for i in (v1, v2, other)}  # type: ignore[union-attr]
+    # v1 met the 410; esc-2's status is held with it; v2 waits for v1 (its escrow's order)
+    assert states == {v1: JobState.HELD, v2: JobState.SCHEDULED, other: JobState.HELD}
+    p.close()

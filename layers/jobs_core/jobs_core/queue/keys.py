@@ -30,7 +30,7 @@ The partner gate (``lua/partner_gate.lua``; gated job types only):
 
 - ``P route``         hash: job id -> ``<partner>\t<escrow>\t<version>\t<flag>``.
 - ``P partner:<p>``   hash: the partner's health and flow state (disabled, fails, opens,
-  open_until, tat, wake; rate and conc when an operator overrides the defaults).
+  open_until, tat (the rate's next slot), wake).
 - ``P inflight:<p>``  sorted set: the partner's leased job ids by lease deadline.
 - ``P held:<p>``      sorted set: ``<type>|<id>`` waiting for the partner (out of the timeline).
 - ``P chain:<e>``     sorted set: escrow ``e``'s pending status webhooks by escrow version.

@@ -92,11 +92,16 @@ class QueueOperations:
 
     def get_job_status(self, job_id: str) -> Job | None:
         """The job as it stands now, or None once its record has expired (or never existed)."""
-        raw, due = self._run(scripts.STATUS, [self.keys.timeline], [self.keys.prefix, job_id])
+        reply = self._run(scripts.STATUS, [self.keys.timeline], [self.keys.prefix, job_id])
+        raw, due = reply[0], reply[1]
         if raw is None:
             return None
         job = Job.from_record(raw)
         if job.state in (JobState.QUEUED, JobState.SCHEDULED):
+            if len(reply) > 2:  # the partner gate holds it (its partner, or its escrow's order)
+                return job.model_copy(
+                    update={"state": JobState.HELD if reply[2] == "held" else JobState.SCHEDULED}
+                )
             if due is None:
                 return job.model_copy(update={"state": JobState.RUNNING})
             return self._waiting(job, int(float(due)))

@@ -4,7 +4,7 @@
 -- (every type but the gated ones) never reach it: an idle poll runs none of it.
 -- Keys, built from the queue's prefix P (all under the queue's hash tag; see keys.py):
 --   P route           hash  job id -> '<partner>\t<escrow>\t<version>\t<flag>' (gated jobs)
---   P partner:<p>     hash  disabled (reason), fails, opens, open_until, tat, wake, rate, conc
+--   P partner:<p>     hash  disabled (reason), disabled_at, fails, opens, open_until, tat, wake
 --   P inflight:<p>    zset  job ids leased for p, scored by lease deadline (concurrency)
 --   P held:<p>        zset  '<type>|<id>' waiting for p (disabled, busy, rate, open circuit)
 --   P chain:<escrow>  zset  pending status webhooks of an escrow, scored by escrow version
@@ -47,14 +47,13 @@ local function gate_partner(p)
   local st = gate.partners[p]
   if st then return st end
   local key = gate.p .. 'partner:' .. p
-  local f = redis.call('HMGET', key, 'disabled', 'fails', 'open_until', 'tat', 'wake', 'rate',
-    'conc')
+  local f = redis.call('HMGET', key, 'disabled', 'fails', 'open_until', 'tat', 'wake')
   local inflight = gate.p .. 'inflight:' .. p
   st = {
     name = p, key = key, inflight = inflight, held = gate.p .. 'held:' .. p,
     disabled = f[1], fails = tonumber(f[2]) or 0, open_until = tonumber(f[3]) or 0,
     tat = tonumber(f[4]) or 0, wake = tonumber(f[5]) or 0,
-    rate = tonumber(f[6]) or gate.rate, conc = tonumber(f[7]) or gate.conc,
+    rate = gate.rate, conc = gate.conc,
   }
   -- In flight: counted by the claim (expired leases hold no slot); a settle counts only
   -- when it needs to (gate_in_flight).
