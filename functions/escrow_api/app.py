@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from escrow.api import reconcile_now, resolver, sweep_outbox_now
+from escrow.api import current_resolver, reconcile_now, sweep_outbox_now
 from jobs_core import (
     capture_lambda_handler,  # X-Ray: the request, annotated with its escrow id
     logger,  # the layer's Powertools logger: JSON, email addresses redacted
@@ -25,4 +25,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return reconcile_now(event, lambda: context.get_remaining_time_in_millis() / 1000)
     if event.get("source") == "aws.events":
         return sweep_outbox_now()
-    return resolver.resolve(event, context)
+    return current_resolver().resolve(event, context)

@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             if stack.redis is not None:
                 stack.redis.stop()
             os._exit(130)
+        stop.set()  # first: saying so may fail (a closed pipe), the stop must not
         say(f"{signal.Signals(signum).name}: stopping (again to force)")
-        stop.set()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)

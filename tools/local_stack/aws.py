@@ -12,6 +12,7 @@ import base64
 import contextlib
 import os
 import secrets
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,9 +40,7 @@ class LocalAws:
         self.endpoint = ""
 
     def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+        self.server = _serial_dynamodb_server(free_port())
         self.server.start()
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
@@ -85,3 +84,46 @@ class LocalAws:
             ses = self.client("ses")
             ses.verify_domain_identity(Domain="escrow.local")
             ses.verify_email_identity(EmailAddress="no-reply@escrow.local")
+
+
+class SerialDynamoDB:
+    """WSGI middleware: one DynamoDB request at a time, as the tests' moto fixture does.
+
+    moto runs a request's condition checks and writes as plain Python, and a failed
+    transaction restores a copy of the whole table it took before: concurrent writes in
+    between are wiped, so two racing requests could both move money. DynamoDB itself
+    never interleaves them; serialising moto's DynamoDB requests restores that. Other
+    services (Secrets Manager, SES, Lambda, CloudWatch) stay concurrent.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        with self.lock:
+            return list(self.app(environ, start_response))  # the whole answer, inside
+
+
+def _serial_dynamodb_server(port: int) -> Any:
+    """moto's threaded server with ``SerialDynamoDB`` around its application."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    class Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return Server(ip_address="127.0.0.1", port=port, verbose=False)

@@ -27,11 +27,11 @@ def banner_text(info: Mapping[str, Any], *, process_every_s: float) -> str:
     partner = info["demoPartner"]
     redis_url = shown_url(info["redisUrl"]) if info["redisUrl"] else None
     if redis_url and redis_url != info["redisUrl"]:
-        cli_env = "escrow-jobs stats   # with the same REDIS_URL (it holds a password)"
+        cli_env = ".venv/bin/escrow-jobs stats   # with the same REDIS_URL (it holds a password)"
     elif redis_url:
-        cli_env = f"REDIS_URL={redis_url} escrow-jobs stats"
+        cli_env = f"REDIS_URL={redis_url} .venv/bin/escrow-jobs stats"
     elif info["backend"] == "upstash":
-        cli_env = "escrow-jobs stats   # with the same UPSTASH_REDIS_REST_* variables"
+        cli_env = ".venv/bin/escrow-jobs stats   # with the same UPSTASH_REDIS_REST_* variables"
     else:
         cli_env = (
             "# escrow-jobs cannot reach the in-memory Redis of this process: "

@@ -153,8 +153,11 @@ def routed_stdout() -> Iterator[StdoutRouter]:
 def say(message: str) -> None:
     """A timestamped line for the developer, on the real stdout (past the router)."""
     stream = getattr(sys.stdout, "target", sys.stdout)
-    stream.write(f"{time.strftime('%H:%M:%S')}  {message}\n")
-    stream.flush()
+    try:
+        stream.write(f"{time.strftime('%H:%M:%S')}  {message}\n")
+        stream.flush()
+    except (BrokenPipeError, ValueError):  # `make dev | tee log` and tee has gone
+        pass
 
 
 def split_output(text: str) -> tuple[list[MetricDatum], list[str]]:

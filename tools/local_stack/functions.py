@@ -28,6 +28,12 @@ from .throughput import ThroughputHistory
 log = logging.getLogger("local_stack.functions")
 
 
+# Warm instances per function, each running one event at a time (as Lambda does): the
+# escrow API serves several requests at once; the processor's operator API keeps its
+# current event in module state, so it takes one.
+WARM_INSTANCES = {"EscrowApiFunction": 8}
+
+
 class FunctionHost:
     def __init__(self, template: Template) -> None:
         self.template = template
@@ -41,7 +47,10 @@ class FunctionHost:
 
     def routes(self) -> list[GatewayRoute]:
         specs = self.template.functions()
-        self.functions = {logical: LocalFunction(spec) for logical, spec in specs.items()}
+        self.functions = {
+            logical: LocalFunction(spec, instances=WARM_INSTANCES.get(logical, 1))
+            for logical, spec in specs.items()
+        }
         return [
             GatewayRoute(r.method, r.path, self.functions[r.function], r.authorized)
             for r in self.template.routes()

@@ -41,6 +41,15 @@ from .api_events import GatewayRoute, HttpAnswer, answer_from_result, build_even
 
 log = logging.getLogger("local_stack.gateway")
 
+
+class _Server(ThreadingHTTPServer):
+    """A thread per connection, and a normal listen backlog: the default 5 reset
+    connections of a burst of clients before any thread could accept them."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
@@ -97,8 +106,7 @@ class HttpGateway:
     def bind(self) -> HttpGateway:
         """Take the port (raises ``OSError`` when it is in use) without serving yet."""
         if self._server is None:
-            server = ThreadingHTTPServer((self._host, self._port), self._handler_class())
-            server.daemon_threads = True
+            server = _Server((self._host, self._port), self._handler_class())
             self._server = server
         return self
 
@@ -239,7 +247,9 @@ class HttpGateway:
                 if self.command != "HEAD":
                     self.wfile.write(answer.body)
                 elapsed = (time.monotonic() - started) * 1000
-                log.info("%s %s %s %.0fms", self.command, self.path, answer.status, elapsed)
+                # The route, never the query: a token sent as ?access_token= stays out.
+                route = urlsplit(self.path).path
+                log.info("%s %s %s %.0fms", self.command, route, answer.status, elapsed)
 
             def _read_body(self) -> bytes | None:
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

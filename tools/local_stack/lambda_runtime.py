@@ -64,9 +64,11 @@ class LocalFunction:
     spec: FunctionSpec
     _handler: Handler | None = field(default=None, init=False, repr=False)
     _load_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    # One HTTP event at a time, as one warm Lambda instance would: the Powertools resolvers
-    # keep the current event in module state, so two requests at once would mix them up.
-    serial: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    # How many events may run at once, as that many warm Lambda instances would. One for a
+    # handler that keeps the current event in module state (the processor's operator API);
+    # the escrow API keeps one resolver per thread, so it runs several.
+    instances: int = 1
+    _slots: threading.BoundedSemaphore | None = field(default=None, init=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -107,9 +109,16 @@ class LocalFunction:
         )
 
     def invoke(self, event: Any, *, serial: bool = False) -> Any:
-        """Call the handler with ``event`` and a new context (under ``serial`` if asked)."""
+        """Call the handler with ``event`` and a new context; with ``serial``, on one of the
+        function's ``instances`` (waiting for a free one)."""
         handler = self.handler()
         if not serial:
             return handler(event, self.context())
-        with self.serial:
+        with self._instance_slots():
             return handler(event, self.context())
+
+    def _instance_slots(self) -> threading.BoundedSemaphore:
+        with self._load_lock:
+            if self._slots is None:
+                self._slots = threading.BoundedSemaphore(max(1, self.instances))
+            return self._slots

@@ -74,6 +74,7 @@ class LocalStack:
         self.environ: MutableMapping[str, str] = os.environ if environ is None else environ
         self.template = Template.load(config.template_path, stack_name=STACK_NAME)
         self.redis: RedisProcess | None = None
+        self._function_env: dict[str, str] = {}
         self.aws = LocalAws()
         self.stripe: StripeServer | None = None
         self.gateway: HttpGateway | None = None
@@ -117,7 +118,8 @@ class LocalStack:
             monitor_every_s=self.config.monitor_every_s,
         )
         self.gateway.start()
-        self._write_info()
+        self._write_sam_env()
+        self._write_info()  # last: its presence says the stack is up
         return self
 
     def _start_redis(self) -> None:
@@ -129,6 +131,7 @@ class LocalStack:
             settings = Settings.from_env(env)
             self.backend = settings.backend
             self.redis_url = settings.redis_url if settings.backend == "redis" else None
+            _check_reachable(settings)
             say(f"redis: using the configured {settings.backend} backend")
             return
         if redis_server_binary():
@@ -183,6 +186,7 @@ class LocalStack:
             if name in TUNABLE and user.get(name):
                 continue
             env[name] = value
+        self._function_env = {k: env[k] for k in computed if k in env}
 
     def _mint_tokens(self) -> None:
         self._jwt_secret = self.environ.get("ESCROW_DEV_JWT_SECRET") or secrets.token_urlsafe(48)
@@ -235,6 +239,16 @@ class LocalStack:
             json.dump(self.info(), f, indent=2)
         os.replace(tmp, path)
 
+    def _write_sam_env(self) -> None:
+        """``.local/sam-env.json`` for ``sam local invoke --env-vars``: each function's
+        variables as this stack runs it (its Redis, moto, local Stripe; reachable from the
+        container with ``--docker-network host``)."""
+        env = {logical: dict(self._function_env) for logical in self.template.functions()}
+        path = self.config.state_dir / "sam-env.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(env, f, indent=2, sort_keys=True)
+
     def banner(self) -> str:
         return banner_text(self.info(), process_every_s=self.config.process_every_s)
 
@@ -263,3 +277,36 @@ class LocalStack:
                 log.exception("stopping %s failed", name)
         with contextlib.suppress(OSError):
             self.config.info_path.unlink()
+
+
+class RedisUnreachableError(RuntimeError):
+    """The Redis the environment names does not answer: the stack refuses to start."""
+
+
+def _check_reachable(settings: Any) -> None:
+    """One read of the configured queue; refuse to start on a Redis that does not answer
+    (a ``REDIS_URL`` left from a stopped stack would otherwise fail every 2 s)."""
+    from jobs_core import BackendError, JobQueue
+
+    if settings.backend == "memory":
+        return
+    queue = JobQueue.from_settings(settings)
+    try:
+        queue.get_queue_stats()
+    except BackendError as exc:
+        where = "REDIS_URL" if settings.backend == "redis" else "UPSTASH_REDIS_REST_URL"
+        raise RedisUnreachableError(
+            f"{where} ({_where(settings)}) does not answer: {exc}. Is it the Redis of a "
+            f"stack that has stopped? Start that Redis, or unset {where} and let make dev "
+            "start its own."
+        ) from None
+    finally:
+        queue.backend.close()
+
+
+def _where(settings: Any) -> str:
+    """Host and port only: the URL may carry a password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(settings.redis_url or settings.upstash_url or "")
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
@@ -129,6 +130,19 @@ def to_response(result: ApiResponse) -> Response[str]:
 
 
 resolver = build_app(get_service)
+_per_thread = threading.local()
+
+
+def current_resolver() -> APIGatewayHttpResolver:
+    """This thread's resolver. Lambda runs one event per process, so one would do; a host
+    that runs several events at once (the local stack's concurrent instances) gets one
+    per thread, since a resolver holds the event it is handling."""
+    if threading.current_thread() is threading.main_thread():
+        return resolver
+    app: APIGatewayHttpResolver | None = getattr(_per_thread, "app", None)
+    if app is None:
+        app = _per_thread.app = build_app(get_service)
+    return app
 
 
 def sweep_outbox_now() -> dict[str, Any]:

@@ -34,4 +34,4 @@ def test_a_password_in_the_url_is_masked() -> None:
 
 def test_a_url_without_password_is_shown_as_is_with_the_cli_line() -> None:
     text = banner_text(info("redis://127.0.0.1:7001"), process_every_s=2)
-    assert "REDIS_URL=redis://127.0.0.1:7001 escrow-jobs stats" in text
+    assert "REDIS_URL=redis://127.0.0.1:7001 .venv/bin/escrow-jobs stats" in text
