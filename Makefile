@@ -6,12 +6,15 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install redis-bin browser-bin test test-fast lint format bench dev clean
+.PHONY: install redis-bin browser-bin test test-fast lint format bench dev clean lock
 
-$(STAMP): pyproject.toml
+LOCK   := layers/jobs_core/requirements.txt
+
+# The tests run on the layer's locked versions (-c): what they pass with is what ships.
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]' -c $(LOCK)
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -58,3 +61,7 @@ dev: install redis-bin
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+
+# Pin the layer's runtime dependencies (requirements.in) at the installed, tested versions.
+lock: install
+	$(PY) layers/lock_layer.py
