@@ -1,4 +1,6 @@
-"""``make bench``: escrow-jobs beside RQ, arq, saq, dramatiq and huey, on one Redis, in one run.
+"""``make bench``: escrow-jobs beside seven peer queues, on one Redis, in one run.
+
+The peers: RQ, arq, saq, dramatiq, huey, bullmq (Python) and taskiq-redis.
 
 Rounds are interleaved (bare SET, ours, every peer, then again) so machine drift hits all
 alike; each figure is the median over the rounds. Redis is pinned to CPU 0 and the

@@ -1,6 +1,6 @@
 """Costs and speed at this product's real traffic (issue 12): prints tables; not a test.
 
-    python -m bench.cost_bench                  # peers: saq, dramatiq, huey (those installed)
+    python -m bench.cost_bench                  # peers: saq, dramatiq, huey, bullmq, taskiq
     python -m bench.cost_bench --peers none --jobs 2000
 
 Against a dedicated redis-server (``bench.redis_env``), counting from Redis's side:
@@ -45,7 +45,7 @@ from bench.redis_env import billed_delta, command_stats, pin_client_process, red
 AUDIT = JobType.AUDIT_LOG_CREATED
 PAYLOAD = {"transactionId": "esc-1", "action": "released", "actor": "buyer-1"}
 CONNECTION = ("hello", "client|setinfo", "ping")  # connection traffic: none over REST
-DEFAULT_PEERS = ("saq", "dramatiq", "huey")
+DEFAULT_PEERS = ("saq", "dramatiq", "huey", "bullmq", "taskiq")
 IO_JOBS_PER_PROCESS = 48
 IO_PROCESSES = 8
 

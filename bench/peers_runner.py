@@ -1,4 +1,6 @@
-"""Run the peer queues (rq, arq, saq, dramatiq, huey) and a bare SET loop on one Redis.
+"""Run the peer queues and a bare SET loop on one Redis.
+
+The peers: rq, arq, saq, dramatiq, huey, bullmq (Python) and taskiq-redis.
 
 Each driver in ``bench/peers/`` runs with its peer's own venv (see
 ``bench.peers_venvs``) and prints one JSON object; this module collects them.
@@ -67,6 +69,8 @@ DRIVERS: tuple[Driver, ...] = (
     Driver("saq", "saq"),
     Driver("dramatiq", "dramatiq"),
     Driver("huey", "huey"),
+    Driver("bullmq", "bullmq"),
+    Driver("taskiq-redis", "taskiq"),
 )
 
 

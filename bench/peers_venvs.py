@@ -27,6 +27,8 @@ PEERS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "saq": (("saq[redis]", "typing_extensions"), "saq", "saq"),
     "dramatiq": (("dramatiq[redis]", "hiredis"), "dramatiq", "dramatiq"),
     "huey": (("huey", "redis", "hiredis"), "huey", "huey"),
+    "bullmq": (("bullmq", "hiredis"), "bullmq", "bullmq"),
+    "taskiq": (("taskiq", "taskiq-redis", "hiredis"), "taskiq_redis", "taskiq-redis"),
 }
 
 

@@ -173,7 +173,9 @@ def http_handler(base: str) -> Callable[[Job], None]:
 def run_peer(name: str, url: str, jobs: int) -> dict[str, Any]:
     from bench import peers_runner
 
-    [driver] = [d for d in peers_runner.DRIVERS if d.name == name]
+    # a row name ("rq SimpleWorker") or a venv name ("taskiq": its first row)
+    by_name = [d for d in peers_runner.DRIVERS if d.name == name]
+    driver = (by_name or [d for d in peers_runner.DRIVERS if d.peer == name])[0]
     return peers_runner.run_driver(driver, url, jobs, idle_seconds=0)
 
 

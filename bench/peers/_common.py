@@ -25,7 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.redis_env import billed_delta, command_stats, flushall, pin_client_process
 
-__all__ = ["Billing", "emit", "flushall", "parse_args", "per_job", "per_s", "start_watchdog"]
+__all__ = [
+    "Billing",
+    "emit",
+    "figures",
+    "flushall",
+    "parse_args",
+    "per_job",
+    "per_s",
+    "start_watchdog",
+]
 
 _REAL_STDOUT = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)
@@ -104,6 +113,32 @@ def per_job(commands: int, jobs: int) -> float:
 
 def idle_per_min(commands: int, seconds: float) -> float:
     return round(commands * 60.0 / seconds, 1)
+
+
+def figures(
+    n: int,
+    *,
+    seconds: tuple[float, float | None, float],
+    commands: tuple[int, int],
+    idle: float | None,
+    versions: tuple[str, str],
+    drain_settings: str,
+) -> dict[str, Any]:
+    """A driver's JSON object: ``seconds`` are (enqueue, bulk or None, drain),
+    ``commands`` (enqueue, process), ``versions`` (the peer's, redis-py's)."""
+    enqueue_s, bulk_s, drain_s = seconds
+    return {
+        "enqueue_per_s": per_s(n, enqueue_s),
+        "bulk_enqueue_per_s": None if bulk_s is None else per_s(n, bulk_s),
+        "drain_per_s": per_s(n, drain_s),
+        "billed_cmds_enqueue_per_job": per_job(commands[0], n),
+        "billed_cmds_process_per_job": per_job(commands[1], n),
+        "idle_cmds_per_min": idle,
+        "jobs": n,
+        "version": versions[0],
+        "redis_py": versions[1],
+        "drain_settings": drain_settings,
+    }
 
 
 def emit(result: dict[str, Any]) -> None:
