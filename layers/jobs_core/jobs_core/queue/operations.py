@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -82,11 +82,13 @@ class QueueOperations:
     settings: Settings
     keys: QueueKeys
 
-    def now_ms(self) -> int:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by JobQueue; declared here for the type checker only
 
-    def _run(self, script: scripts.Script, keys: Sequence[str], args: list[ScriptArg]) -> Any:
-        raise NotImplementedError
+        def now_ms(self) -> int: ...
+
+        def _run(
+            self, script: scripts.Script, keys: Sequence[str], args: list[ScriptArg]
+        ) -> Any: ...
 
     # -- look ------------------------------------------------------------------------------
 
