@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(goals(ours, peers, statistics.median(per_round)))
     if not args.skip_sections:
         sections = ("bench.processor_bench", "bench.api_bench", "bench.cluster_bench",
-                    "bench.flow_bench", "bench.cost_bench")  # fmt: skip
+                    "bench.flow_bench", "bench.cost_bench", "bench.cold_import_bench")  # fmt: skip
         for module in sections:
             print(f"\n== {module}", flush=True)
             subprocess.run([sys.executable, "-m", module], check=False)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from jobs_core import FANOUT_SOURCE, KICK_SOURCE, fanout_count, logger, publish_drain
 
-from . import browse  # noqa: F401 (registers the reading routes and the console)
-from .routes import resolver
 from .wiring import Services
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 EventKind = Literal["http", "schedule", "kick", "fanout", "unknown"]
 
@@ -28,6 +30,16 @@ def event_kind(event: Mapping[str, Any]) -> EventKind:
     return "unknown"
 
 
+@cache
+def http_resolver() -> APIGatewayHttpResolver:
+    """The operator API's routes, loaded on the first HTTP event: a scheduled or kicked
+    drain never loads the resolver, the request models or the console."""
+    from . import browse  # noqa: F401 (registers the reading routes and the console)
+    from .routes import resolver
+
+    return resolver
+
+
 def handle(event: Mapping[str, Any], context: LambdaContext, svc: Services) -> dict[str, Any]:
     """Dispatch one event with the given services (``lambda_handler`` passes the cached ones)."""
     kind = event_kind(event)
@@ -35,6 +47,7 @@ def handle(event: Mapping[str, Any], context: LambdaContext, svc: Services) -> d
     logger.append_keys(trigger=kind, request_id=getattr(context, "aws_request_id", None))
     if kind == "http":
         logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
+        resolver = http_resolver()
         resolver.context["services"] = svc  # cleared by resolve() when it returns
         return resolver.resolve(event, context)
     if kind == "unknown":

@@ -30,7 +30,7 @@ class HttpError(Exception):
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 _Q = TypeVar("_Q", bound=_Body)
@@ -110,7 +110,8 @@ AnyRequest = (
     | EnablePartnerRequest
 )
 ProcessRequest = Annotated[AnyRequest, Field(discriminator="action")]
-_REQUEST: TypeAdapter[AnyRequest] = TypeAdapter(ProcessRequest)
+# built on the first request it validates, not at import (a scheduled drain validates none)
+_REQUEST: TypeAdapter[AnyRequest] = TypeAdapter(ProcessRequest, config=ConfigDict(defer_build=True))
 
 
 class JobsQuery(_Body):

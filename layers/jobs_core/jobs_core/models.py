@@ -126,7 +126,7 @@ class JobEvent(BaseModel):
     """One entry of a job's history: an attempt (``attempt`` set) or an operator action
     (``actor`` set). Stored in the record header, oldest first, ``HISTORY_LIMIT`` kept."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     kind: EventKind
     at: datetime  # when the attempt ended, or the action happened
@@ -174,7 +174,7 @@ def _history(raw: Any) -> tuple[JobEvent, ...]:
 class Job(BaseModel):
     """A job as the queue keeps it. ``payload`` is the validated payload as plain JSON data."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     type: JobType
@@ -308,7 +308,7 @@ def _opt_int(value: Any) -> int | None:
 class ClaimedJob(BaseModel):
     """A job leased to one processor. ``token`` fences every later call about it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     job: Job
     token: str
@@ -321,6 +321,8 @@ class ClaimedJob(BaseModel):
 
 
 class TypeStats(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     ready: int = 0
     scheduled: int = 0
     running: int = 0
@@ -334,6 +336,8 @@ class TypeStats(BaseModel):
 
 class QueueStats(BaseModel):
     """Depth per job type, the dead-letter size and the oldest ready job's age."""
+
+    model_config = ConfigDict(defer_build=True)
 
     by_type: dict[JobType, TypeStats]
     dead_letter: int
@@ -361,6 +365,8 @@ class QueueStats(BaseModel):
 class PartnerHealth(BaseModel):
     """A partner's webhook endpoint as the queue's gate sees it."""
 
+    model_config = ConfigDict(defer_build=True)
+
     partner: str
     disabled: str | None = None  # why (e.g. "HTTP 410 Gone"), None when enabled
     disabled_at: datetime | None = None
@@ -386,7 +392,7 @@ class PartnerHealth(BaseModel):
 class EnqueueOptions(BaseModel):
     """Options of one enqueued job."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     dedupe_key: str | None = Field(
         default=None, min_length=1, max_length=256, pattern=r"^[^\s{}|]+$"

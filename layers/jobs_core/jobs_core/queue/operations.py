@@ -52,7 +52,7 @@ class JobPage:
 class AuditEntry(BaseModel):
     """One operator action: who, when, what, on which jobs (the first 100 ids) or type."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     at: datetime
     actor: str

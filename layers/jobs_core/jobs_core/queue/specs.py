@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ValidationError
@@ -153,14 +154,16 @@ def route_of(job_type: JobType, payload_json: str) -> str:
     return f"{partner}\t{escrow}\t{'' if version is None else int(version)}\t"
 
 
-_NO_OPTIONS = EnqueueOptions()
+@cache
+def _no_options() -> EnqueueOptions:
+    return EnqueueOptions()  # on first use: the model is built then (defer_build)
 
 
 def _options(raw: EnqueueOptions | Mapping[str, Any] | None) -> EnqueueOptions:
     if isinstance(raw, EnqueueOptions):
         return raw
     if not raw:
-        return _NO_OPTIONS
+        return _no_options()
     values = {k: v for k, v in (raw or {}).items() if v is not None}
     try:
         return EnqueueOptions.model_validate(values)
