@@ -107,6 +107,7 @@ def test_the_drift_alarm_reads_the_metric_the_reconciler_emits(
         a["Properties"]
         for a in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
         if a["Properties"].get("MetricName") == metric.name
+        and a["Properties"].get("TreatMissingData") == "notBreaching"
     ]
     namespace = service.queue.settings.namespace
     dims = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
@@ -116,6 +117,29 @@ def test_the_drift_alarm_reads_the_metric_the_reconciler_emits(
     assert dims["service"] == metric.dims["service"]
     assert metric.dims["queue"] == namespace  # the alarm's queue is !Ref JobsNamespace
     assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_a_reconciler_that_stops_running_pages(
+    service: EscrowService,
+    stripe_api: StripeServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Every run publishes EscrowDrift, 0 included, so "no sample for two hours" means the
+    # reconciler itself is down; missing data is breaching for that alarm alone.
+    _, metric = run_reconciler(capsys)
+    assert metric.values == (0.0,)
+    template = load_template()
+    [silent] = [
+        a["Properties"]
+        for a in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == metric.name
+        and a["Properties"].get("TreatMissingData") == "breaching"
+    ]
+    dims = {d["Name"]: d["Value"] for d in silent["Dimensions"]}
+    assert dims["service"] == metric.dims["service"]
+    assert (silent["Namespace"], silent["Statistic"]) == (metric.namespace, "SampleCount")
+    assert (silent["Threshold"], silent["ComparisonOperator"]) == (1, "LessThanThreshold")
+    assert silent["Period"] * silent["EvaluationPeriods"] == 2 * 3600
 
 
 @pytest.mark.parametrize("as_json", [True, False], ids=["json", "table"])
