@@ -16,12 +16,13 @@ import contextlib
 import socket
 import threading
 import time
-from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit
 
+from local_stack.lifecycle import StartStopContext
 
-class FaultProxy:
+
+class FaultProxy(StartStopContext):
     """Forwards ``127.0.0.1:<port>`` to the Redis at ``upstream_url``, one thread pair per
     connection."""
 
@@ -60,17 +61,6 @@ class FaultProxy:
         self._closed = True
         self._listener.close()
         self.drop_connections()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _accept(self) -> None:
         while not self._closed:

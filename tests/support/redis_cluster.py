@@ -20,10 +20,10 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Self
 
 import redis
+from local_stack.lifecycle import StartStopContext
 from redis.cluster import key_slot
 
 from tests.support.redis_server import RedisServer
@@ -55,7 +55,7 @@ class ClusterNodeInfo:
         return any(lo <= slot <= hi for lo, hi in self.slots)
 
 
-class RedisClusterServers:
+class RedisClusterServers(StartStopContext):
     """``masters`` masters with ``replicas`` replicas each, on 127.0.0.1, no persistence."""
 
     def __init__(self, *, masters: int = 3, replicas: int = 0) -> None:
@@ -90,17 +90,6 @@ class RedisClusterServers:
         for server in self.servers:
             server.stop()
         self.servers.clear()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- what the tests ask ------------------------------------------------------------
 

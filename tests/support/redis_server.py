@@ -21,10 +21,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import redis
+from local_stack.lifecycle import StartStopContext
 
 __all__ = ["RedisServer", "find_redis_server_binary", "free_port"]
 
@@ -74,7 +74,7 @@ def find_redis_server_binary() -> str:
     raise RuntimeError(_INSTALL_HINT)
 
 
-class RedisServer:
+class RedisServer(StartStopContext):
     """A ``redis-server`` subprocess on a free loopback port, without persistence.
 
     Use it as a context manager; ``stop()`` terminates it (then kills it) and
@@ -170,17 +170,6 @@ class RedisServer:
             client.flushall()
         finally:
             client.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _spawn(self, binary: str, port: int) -> subprocess.Popen[bytes]:
         assert self._dir is not None

@@ -34,10 +34,10 @@ from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Protocol, Self, cast
 
 import redis
+from local_stack.lifecycle import StartStopContext
 from redis._parsers import _RESP2Parser
 
 __all__ = ["BAD_GATEWAY_HTML", "UpstashServer"]
@@ -154,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
 
-class UpstashServer:
+class UpstashServer(StartStopContext):
     """Upstash REST protocol over HTTP on 127.0.0.1, backed by a real Redis.
 
     ``UpstashServer(redis_url, token)`` is a context manager; ``url`` is what
@@ -231,17 +231,6 @@ class UpstashServer:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.disconnect()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- fault injection and observation ---------------------------------
 

@@ -41,9 +41,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
+from local_stack.lifecycle import StartStopContext
 from standardwebhooks import Webhook
 
 __all__ = ["Delivery", "WebhookReceiver", "make_tls_contexts"]
@@ -80,7 +80,7 @@ class _Action:
     size: int = 0
 
 
-class WebhookReceiver:
+class WebhookReceiver(StartStopContext):
     """See the module docstring. Thread-safe; use as a context manager."""
 
     def __init__(
@@ -126,14 +126,6 @@ class WebhookReceiver:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def port(self) -> int:

@@ -20,10 +20,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import redis
+
+from .lifecycle import StartStopContext
 
 _PR_SET_PDEATHSIG = 1
 
@@ -44,7 +45,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-class RedisProcess:
+class RedisProcess(StartStopContext):
     def __init__(self, binary: str | None = None, *, startup_timeout_s: float = 10.0) -> None:
         self.binary = binary or redis_server_binary()
         self.startup_timeout_s = startup_timeout_s
@@ -123,14 +124,6 @@ class RedisProcess:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:

@@ -51,10 +51,10 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import parse_qsl, urlsplit
 
+from ..lifecycle import StartStopContext
 from .api import ApiError
 from .outside import StripeOutside
 
@@ -130,7 +130,7 @@ def _parse_form(body: str) -> dict[str, Any]:
     return out
 
 
-class StripeServer(StripeOutside):
+class StripeServer(StripeOutside, StartStopContext):
     """See the module docstring. Use as a context manager, or ``start()`` / ``stop()``."""
 
     def __init__(self, api_key: str = "sk_test_local", host: str = "127.0.0.1") -> None:
@@ -160,14 +160,6 @@ class StripeServer(StripeOutside):
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
