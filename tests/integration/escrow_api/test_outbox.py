@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from escrow.outbox import sweep_outbox
 from escrow.service import EscrowService
 from jobs_core import EnqueueResult, JobQueue, JobType, RedisBackend
+from jobs_core.queue.keys import ACTIVE_MEMBER
 from local_stack.stripe_server import StripeServer
 
 from tests.integration.escrow_api.harness import invoke, job_counts, release_event, seed_funded
@@ -147,7 +148,8 @@ def test_the_processor_is_kicked_only_when_none_is_draining(
     assert [k.processor_active for k in kicks] == [False]
     assert len(kicks[0].ids) == 3
     client = redis.Redis.from_url(clean_redis.url)
-    client.set(queue.keys.active, "processor-1", ex=60)  # a processor is draining
+    # A processor is draining: its marker, live for a minute (scored minus its expiry).
+    client.zadd(queue.keys.timeline, {ACTIVE_MEMBER: -(queue.now_ms() + 60_000)})
     client.close()
     assert invoke(release_event(second)).status == 200
     assert len(kicks) == 1

@@ -10,6 +10,7 @@ import pytest
 from jobs_core import BackendError, ConfigurationError, Job, JobQueue, JobState
 from jobs_core.processor import Processor, ProcessorConfig
 from jobs_core.processor.report import DrainReport, JobOutcome, StopReason, fanout_count
+from jobs_core.queue.keys import ACTIVE_MEMBER
 
 from .support import AUDIT, FakeContext, enqueue
 
@@ -51,7 +52,12 @@ class FailingBackend:
 
 
 def marker_ttl_ms(queue: JobQueue) -> int:
-    return int(queue.backend.client.pttl(queue.keys.active))  # type: ignore[attr-defined]
+    """What is left of the processor-active marker (ms), or -2 when none is live, as PTTL
+    says of a key: the marker is a timeline member scored by minus its expiry."""
+    client = queue.backend.client  # type: ignore[attr-defined]
+    score = client.zscore(queue.keys.timeline, ACTIVE_MEMBER)
+    left = -2 if score is None else int(-score) - queue.now_ms()
+    return left if left > 0 else -2
 
 
 def test_small_budget_stops_in_time_and_leaves_unstarted_jobs_queued_without_an_attempt(

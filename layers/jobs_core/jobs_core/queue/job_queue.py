@@ -120,12 +120,12 @@ class JobQueue(QueueOperations):
             args: list[ScriptArg] = [
                 self.keys.prefix,
                 self.settings.dedupe_window_s,
-                "1" if read_marker and start == 0 else "0",
+                now if read_marker and start == 0 else 0,
             ]
             for job in chunk:
                 args += [job.id, job.type.value, job.due_ms, job.dedupe_key or "", job.record]
                 args.append(job.route)
-            reply = self._run(scripts.ENQUEUE, [self.keys.timeline, self.keys.active], args)
+            reply = self._run(scripts.ENQUEUE, [self.keys.timeline], args)
             active = active or bool(int(reply[0]))
             ids += [str(i) for i in reply[1:]]
         duplicates = [got != job.id for got, job in zip(ids, jobs, strict=True)]
@@ -184,7 +184,7 @@ class JobQueue(QueueOperations):
         ]
         reply = self._run(
             scripts.CLAIM,
-            [self.keys.timeline, self.keys.dead, self.keys.active],
+            [self.keys.timeline, self.keys.dead],
             args,
             resend_flag_index=8,
         )

@@ -18,13 +18,21 @@ Layout (``P`` = ``{namespace}:``):
 - ``P dedupe:<k>`` the id of the job enqueued with dedupe key ``k``; TTL = window.
 - ``P claim:<t>``  written by a resent claim: the ids it took under token ``t`` (''
   for none), so a late original of the same claim returns them and leases nothing.
-- ``P active``     marker held (with a TTL) by a processor while it drains.
 - ``P audit``      list of operator actions (JSON, newest first, ``AUDIT_LIMIT`` kept).
 
-The timeline also holds one member per paused job type, ``~pause|<type>``, scored by
-minus the time it was paused: below every due time, so the claim's one range read
-(which it makes anyway) sees the pauses first and skips those types. Pausing costs
-the idle poll nothing.
+The timeline also holds a few members that are not jobs (their "type" starts with ``~``):
+
+- ``~pause|<type>`` per paused job type, scored by minus the time it was paused: below
+  every due time, so the claim's one range read (which it makes anyway) sees the pauses
+  first and skips those types. Pausing costs the idle poll nothing.
+- ``~active|``, the processor-active marker, scored by minus its expiry (ms): live at
+  ``now`` while its score is below ``-(now + 0.5)``, so a live marker is outside the
+  claim's range. A processor
+  sets it in its claim; an enqueuer reads it in the ZADD that queues its jobs (``LT CH``):
+  knowing whether to kick a processor costs no command of its own.
+- ``~disabled|<partner>`` per partner whose endpoint is disabled, scored ``DISABLED_SCORE``
+  (below every other score: outside the claim's range), so the monitor's one read of the
+  timeline counts them too.
 
 The partner gate (``lua/partner_gate.lua``; gated job types only):
 
@@ -34,7 +42,6 @@ The partner gate (``lua/partner_gate.lua``; gated job types only):
 - ``P inflight:<p>``  sorted set: the partner's leased job ids by lease deadline.
 - ``P held:<p>``      sorted set: ``<type>|<id>`` waiting for the partner (out of the timeline).
 - ``P chain:<e>``     sorted set: escrow ``e``'s pending status webhooks by escrow version.
-- ``P disabled``      set: partners whose endpoint is disabled.
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ JOB = "job:"
 DEDUPE = "dedupe:"
 CLAIM = "claim:"
 PAUSE = "~pause"  # the pause member's "type" part (the scripts spell it too)
+ACTIVE_MEMBER = "~active|"  # the processor-active marker (the scripts spell it too)
+DISABLED = "~disabled"
+DISABLED_SCORE = -1e15  # below any -deadline or -pause time in ms
 AUDIT_LIMIT = 1000
 PARTNER = "partner:"
 HELD = "held:"
@@ -70,10 +80,6 @@ class QueueKeys:
         return self.prefix + "dead"
 
     @property
-    def active(self) -> str:
-        return self.prefix + "active"
-
-    @property
     def audit(self) -> str:
         return self.prefix + "audit"
 
@@ -81,10 +87,6 @@ class QueueKeys:
     def pause_member(job_type: str) -> str:
         """The timeline member that marks ``job_type`` paused."""
         return f"{PAUSE}|{job_type}"
-
-    @property
-    def disabled_partners(self) -> str:
-        return self.prefix + "disabled"
 
     def partner(self, partner: str) -> str:
         return self.prefix + PARTNER + partner

@@ -117,7 +117,7 @@ class QueueOperations:
         """Depth per type (ready, scheduled, running, oldest ready, paused), dead-letter size,
         the oldest ready job of the types not paused."""
         now = self.now_ms()
-        keys = [self.keys.timeline, self.keys.dead, self.keys.disabled_partners]
+        keys = [self.keys.timeline, self.keys.dead]
         reply = self._run(scripts.STATS, keys, [now, STATS_SCAN_CAP])
         dead, total, oldest = int(reply[0]), int(reply[1]), int(reply[2])
         by_type = {t: TypeStats() for t in JobType}
@@ -146,7 +146,7 @@ class QueueOperations:
     def enable_partner(self, partner: str) -> int:
         """Re-enable a partner's endpoint (disabled by a 410) and close its circuit; its held
         webhooks are due now, their attempts untouched. Returns how many were held."""
-        keys = [self.keys.timeline, self.keys.disabled_partners]
+        keys = [self.keys.timeline]
         args: list[ScriptArg] = [self.keys.prefix, partner, self.now_ms()]
         _, moved = self._run(scripts.ENABLE_PARTNER, keys, args)
         return int(moved)
@@ -154,7 +154,7 @@ class QueueOperations:
     def partner_health(self, partners: Sequence[str] = ()) -> list[PartnerHealth]:
         """The health of ``partners``, or of every disabled partner when none is named."""
         args: list[ScriptArg] = [self.keys.prefix, self.now_ms(), *partners]
-        r = self._run(scripts.LIST_PARTNERS, [self.keys.disabled_partners], args)
+        r = self._run(scripts.LIST_PARTNERS, [self.keys.timeline], args)
         return [PartnerHealth.from_reply(r[i : i + 7]) for i in range(0, len(r), 7)]
 
     def list_jobs(

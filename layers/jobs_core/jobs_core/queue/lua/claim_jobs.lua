@@ -1,10 +1,10 @@
 -- claim_jobs: make the jobs of expired leases due again (an attempt counted; dead when
 -- attempts run out), then lease up to `limit` jobs: reaped ones first, then the oldest due.
--- KEYS[1] timeline   KEYS[2] dead   KEYS[3] processor-active marker
+-- KEYS[1] timeline   KEYS[2] dead
 -- ARGV[1] key prefix   ARGV[2] now (ms)   ARGV[3] lease deadline (ms)   ARGV[4] limit
 -- ARGV[5] lease token  ARGV[6] type filter ('' for all, else '|t1|t2|')
 -- ARGV[7] scan chunk   ARGV[8] scan cap   ARGV[9] resend (0|1)
--- ARGV[10] marker TTL (ms; 0 leaves the marker alone)   ARGV[11] lease length (ms)
+-- ARGV[10] marker TTL (ms; 0 leaves the processor-active marker alone)   ARGV[11] lease length (ms)
 -- ARGV[12] gated types ('|t1|' or '')   ARGV[13] gate settings (see partner_gate.lua)
 -- Returns {reaped, dead_lettered, next, oom, record_1, ..., record_k}: the claimed jobs'
 --   records; `next` is when the next unclaimed job is due (ms; <= now: more is due now),
@@ -66,7 +66,8 @@ end
 
 -- The marker first: under full memory Redis refuses it (the script's first write), which
 -- is how a claim sees a full Redis; the claim goes on (its ZREM frees memory first).
-if ARGV[10] ~= '0' and is_oom(redis.pcall('SET', KEYS[3], token, 'PX', ARGV[10])) then
+-- The marker is the timeline member '~active|' scored minus its expiry (see keys.py).
+if ARGV[10] ~= '0' and is_oom(redis.pcall('ZADD', tl, -(now + tonumber(ARGV[10])), '~active|')) then
   oom = 1
 end
 
@@ -114,6 +115,8 @@ while offset < cap do
     if jtype == '~pause' then
       paused[rest] = true
       chunk, cap = math.max(chunk, 500), math.max(cap, 10000)
+    elseif jtype == '~active' then
+      -- an expired processor-active marker (a live one scores below -now): not a job
     elseif bar2 then
       if wants(jtype) then taking = taking + 1 end
       lease_m[#lease_m + 1] = m

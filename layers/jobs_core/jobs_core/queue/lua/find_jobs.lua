@@ -23,7 +23,7 @@ local function scan(key, is_dead)
         local bar2 = string.find(rest, '|', 1, true)
         id = bar2 and string.sub(rest, 1, bar2 - 1) or rest
         where = bar2 and 'running' or 'waiting'
-        if string.sub(m, 1, bar - 1) == '~pause' then id = nil end
+        if string.sub(m, 1, 1) == '~' then id = nil end -- a pause, a disabled partner, the marker
       end
       if id then
         keys[#keys + 1] = prefix .. 'job:' .. id

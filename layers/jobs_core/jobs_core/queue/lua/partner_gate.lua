@@ -8,7 +8,7 @@
 --   P inflight:<p>    zset  job ids leased for p, scored by lease deadline (concurrency)
 --   P held:<p>        zset  '<type>|<id>' waiting for p (disabled, busy, rate, open circuit)
 --   P chain:<escrow>  zset  pending status webhooks of an escrow, scored by escrow version
---   P disabled        set   partners whose endpoint is disabled (a 410)
+--   P timeline        '~disabled|<p>' scored DISABLED_SCORE: p's endpoint is disabled (a 410)
 -- gate.init ARGV string: '<rate/s> <concurrency> <circuit failures> <open ms> <open cap ms>'.
 -- A job waiting in held:<p> or on its chain is out of the timeline and spends no attempt.
 local gate = {}
@@ -196,7 +196,7 @@ function gate.settled(tl, jtype, id, action)
   elseif action == 'hold' then
     st.disabled = 'HTTP 410 Gone'
     redis.call('HSET', st.key, 'disabled', st.disabled, 'disabled_at', gate.now)
-    redis.call('SADD', gate.p .. 'disabled', p)
+    redis.call('ZADD', tl, '-1e15', '~disabled|' .. p)
     st.nheld = st.nheld + redis.call('ZADD', st.held, gate.now, jtype .. '|' .. id)
     return true
   end
