@@ -1,7 +1,9 @@
 """What a cold start builds: importing a handler as Lambda does (task root and layer on
 the path, a fresh interpreter) loads the operator API's routes only on the first HTTP
-event, and leaves the queue's pydantic models unbuilt until first use (``defer_build``).
-The cost itself is a bench row (``bench.cold_import_bench``), not a timed test."""
+event and the processor's own modules (drain, batch, kick, metrics, the workers) only on
+the first event, and leaves the queue's pydantic models unbuilt until first use
+(``defer_build``). The cost itself is a bench row (``bench.cold_import_bench``), not a
+timed test."""
 
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ import app
 import jobs_core
 print(json.dumps({
     "modules": sorted(n for n in sys.modules if n.split(".")[0] in
-                      ("operator_api", "aws_lambda_powertools")),
+                      ("operator_api", "aws_lambda_powertools", "jobs_core", "importlib",
+                       "tempfile", "zipfile", "concurrent")),
     "built": sorted(m.__name__ for m in (jobs_core.Job, jobs_core.QueueStats,
                     jobs_core.EnqueueOptions) if m.__pydantic_complete__),
 }))
@@ -47,3 +50,15 @@ def test_the_processors_cold_import_leaves_the_operator_routes_to_the_first_http
     for lazy in ("operator_api.routes", "operator_api.browse", "operator_api.models",
                  "operator_api.console", "aws_lambda_powertools.event_handler"):  # fmt: skip
         assert lazy not in modules
+
+
+@pytest.mark.parametrize("function", ["job_processor", "monitor"])
+def test_a_cold_import_leaves_the_processor_and_the_workers_to_the_first_event(
+    function: str,
+) -> None:
+    modules = _cold_import(function)["modules"]
+    assert "jobs_core.queue.job_queue" in modules  # the probe sees the layer's modules
+    for lazy in ("jobs_core.processor", "jobs_core.defaults", "jobs_core.workers",
+                 "concurrent.futures"):  # fmt: skip
+        assert not any(m == lazy or m.startswith(lazy + ".") for m in modules), lazy
+

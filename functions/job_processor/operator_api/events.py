@@ -7,7 +7,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from jobs_core import FANOUT_SOURCE, KICK_SOURCE, fanout_count, logger, publish_drain
+from jobs_core import logger
 
 from .wiring import Services
 
@@ -18,6 +18,8 @@ EventKind = Literal["http", "schedule", "kick", "fanout", "unknown"]
 
 
 def event_kind(event: Mapping[str, Any]) -> EventKind:
+    from jobs_core import FANOUT_SOURCE, KICK_SOURCE  # the kicker's module: on first use
+
     if event.get("version") == "2.0" and "http" in (event.get("requestContext") or {}):
         return "http"
     source = event.get("source")
@@ -59,6 +61,8 @@ def handle(event: Mapping[str, Any], context: LambdaContext, svc: Services) -> d
 
 def drain(svc: Services, context: LambdaContext, *, fan_out: bool) -> dict[str, Any]:
     """Drain within the invocation's budget; fan out when a backlog is left (if allowed)."""
+    from jobs_core import fanout_count, publish_drain  # the report's and metrics' modules
+
     report = svc.processor.drain(context.get_remaining_time_in_millis() / 1000)
     started = 0
     wanted = fanout_count(report, svc.config.max_fanout) if fan_out else 0

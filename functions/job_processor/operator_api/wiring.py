@@ -24,22 +24,15 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jobs_core import (
-    HandlerRegistry,
-    JobQueue,
-    Kicker,
-    LambdaInvoker,
-    Processor,
-    ProcessorConfig,
-    Settings,
-    default_handlers,
-    route_layer_loggers,
-)
+from jobs_core import JobQueue, Settings, route_layer_loggers
 
 from .auth import Fetch, TokenCheck, fetch_parameter
 from .history import CloudWatchHistory
+
+if TYPE_CHECKING:
+    from jobs_core import HandlerRegistry, Kicker, LambdaInvoker, Processor, ProcessorConfig
 
 ENV_TOKEN_PARAM = "JOB_PROCESSOR_TOKEN_PARAM"  # noqa: S105 (a variable name)
 ENV_TOKEN = "JOB_PROCESSOR_SECRET_TOKEN"  # noqa: S105
@@ -67,6 +60,10 @@ def build_services(
     cloudwatch: Callable[[], Any] | None = None,
 ) -> Services:
     """Everything the handler needs, from ``environ``; tests inject the rest."""
+    # The processor, its kicker and the workers load here, on the first event, not at
+    # import: an import that builds nothing has nothing of theirs to pay for.
+    from jobs_core import Kicker, Processor, ProcessorConfig
+
     env = dict(environ)
     config = ProcessorConfig.from_environ(env)
     queue = queue or JobQueue.from_settings(Settings.from_env(env, resolve_secret=fetch))
@@ -81,6 +78,13 @@ def build_services(
     token = TokenCheck(env.get(ENV_TOKEN_PARAM) or None, env.get(ENV_TOKEN) or None, fetch)
     history = CloudWatchHistory(cloudwatch or _cloudwatch_client)
     return Services(queue, processor, token, fanout, config, history)
+
+
+def default_handlers(environ: Mapping[str, str] | None = None) -> HandlerRegistry:
+    """``jobs_core.default_handlers``, loaded on first use (with the processor's modules)."""
+    from jobs_core import default_handlers as registry
+
+    return registry(environ)
 
 
 def _cloudwatch_client() -> Any:
