@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from ..errors import (
@@ -41,7 +41,7 @@ class Script:
     @classmethod
     def load(cls, name: str, *, read_only: bool = False, prelude: str | None = None) -> Script:
         """``lua/<name>.lua``, after ``lua/<prelude>.lua`` (shared functions) when given."""
-        lua = resources.files(__package__).joinpath("lua")
+        lua = Path(__file__).parent / "lua"  # not importlib.resources: its import costs ms
         source = lua.joinpath(f"{name}.lua").read_text("utf-8")
         if prelude is not None:
             source = lua.joinpath(f"{prelude}.lua").read_text("utf-8") + "\n" + source
