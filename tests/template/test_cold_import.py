@@ -1,10 +1,11 @@
 """What a cold start builds: importing a handler as Lambda does (task root and layer on
 the path, a fresh interpreter) loads the operator API's routes only on the first HTTP
-event and the processor's own modules (drain, batch, kick, metrics, the workers) only on
-the first event, reads the Lua scripts without ``importlib.resources`` (whose import
-brings tempfile, zipfile and the compressors), and leaves the queue's pydantic models
-unbuilt until first use (``defer_build``). The cost itself is a bench row
-(``bench.cold_import_bench``), not a timed test."""
+event, the processor's own modules (drain, batch, kick, metrics, the workers) and the
+queue's (operations, specs, keys, the Lua scripts) only on the first event, reads the
+Lua scripts without ``importlib.resources`` (whose import brings tempfile, zipfile and
+the compressors), and leaves the queue's pydantic models unbuilt until first use
+(``defer_build``). The cost itself is a bench row (``bench.cold_import_bench``), not a
+timed test."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def test_a_cold_import_leaves_the_processor_and_the_workers_to_the_first_event(
     function: str,
 ) -> None:
     modules = _cold_import(function)["modules"]
-    assert "jobs_core.queue.job_queue" in modules  # the probe sees the layer's modules
+    assert "jobs_core.models" in modules  # the probe sees the layer's modules
     for lazy in ("jobs_core.processor", "jobs_core.defaults", "jobs_core.workers",
                  "concurrent.futures"):  # fmt: skip
         assert not any(m == lazy or m.startswith(lazy + ".") for m in modules), lazy
@@ -69,3 +70,11 @@ def test_a_cold_import_reads_the_lua_scripts_without_importlib_resources(functio
     modules = _cold_import(function)["modules"]
     for lazy in ("importlib.resources", "tempfile", "zipfile"):
         assert lazy not in modules
+
+
+@pytest.mark.parametrize("function", ["job_processor", "monitor"])
+def test_a_cold_import_leaves_the_queue_and_its_scripts_to_the_first_event(function: str) -> None:
+    modules = _cold_import(function)["modules"]
+    assert "jobs_core.models" in modules  # the models (and pydantic) still load at import
+    for lazy in ("jobs_core.queue", "jobs_core.views"):
+        assert not any(m == lazy or m.startswith(lazy + ".") for m in modules), lazy

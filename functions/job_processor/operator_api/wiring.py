@@ -26,13 +26,20 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from jobs_core import JobQueue, Settings, route_layer_loggers
+from jobs_core import Settings, route_layer_loggers
 
 from .auth import Fetch, TokenCheck, fetch_parameter
 from .history import CloudWatchHistory
 
 if TYPE_CHECKING:
-    from jobs_core import HandlerRegistry, Kicker, LambdaInvoker, Processor, ProcessorConfig
+    from jobs_core import (
+        HandlerRegistry,
+        JobQueue,
+        Kicker,
+        LambdaInvoker,
+        Processor,
+        ProcessorConfig,
+    )
 
 ENV_TOKEN_PARAM = "JOB_PROCESSOR_TOKEN_PARAM"  # noqa: S105 (a variable name)
 ENV_TOKEN = "JOB_PROCESSOR_SECRET_TOKEN"  # noqa: S105
@@ -60,9 +67,9 @@ def build_services(
     cloudwatch: Callable[[], Any] | None = None,
 ) -> Services:
     """Everything the handler needs, from ``environ``; tests inject the rest."""
-    # The processor, its kicker and the workers load here, on the first event, not at
-    # import: an import that builds nothing has nothing of theirs to pay for.
-    from jobs_core import Kicker, Processor, ProcessorConfig
+    # The queue, the processor, its kicker and the workers load here, on the first event,
+    # not at import: an import that builds nothing has nothing of theirs to pay for.
+    from jobs_core import JobQueue, Kicker, Processor, ProcessorConfig
 
     env = dict(environ)
     config = ProcessorConfig.from_environ(env)

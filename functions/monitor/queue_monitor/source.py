@@ -12,8 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING
 
-from jobs_core import AwsSecretResolver, JobQueue, Settings
+from jobs_core import AwsSecretResolver, Settings
+
+if TYPE_CHECKING:
+    from jobs_core import JobQueue
 
 SecretFetcher = Callable[[str], str]
 
@@ -24,5 +28,9 @@ _fetch_secret: SecretFetcher = AwsSecretResolver(max_age_s=0).get
 
 @cache
 def get_queue() -> JobQueue:
-    """The queue, built on first use and kept for the life of the execution environment."""
+    """The queue, built on first use and kept for the life of the execution environment.
+    Its module (operations, key layout, the Lua scripts) is imported here too, not at
+    cold import."""
+    from jobs_core import JobQueue
+
     return JobQueue.from_settings(Settings.from_env(os.environ, resolve_secret=_fetch_secret))

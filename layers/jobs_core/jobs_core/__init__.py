@@ -41,22 +41,8 @@ from .models import (
     QueueStats,
     TypeStats,
 )
-from .queue import (
-    LIST_STATES,
-    AuditEntry,
-    EnqueueResult,
-    JobPage,
-    JobQueue,
-    JobSpec,
-    ListState,
-    Outcome,
-    check_actor,
-)
-from .queue.backends import Backend, backend_from_settings, memory_backend
-from .queue.scripts import SettleCode
 from .secret_refs import AwsSecretResolver, resolver_from_env
 from .tracing import annotate_escrow, capture_lambda_handler
-from .views import audit_view, event_view, iso, job_summary, job_view, redact_data, stats_view
 
 if TYPE_CHECKING:
     from .defaults import (
@@ -73,13 +59,49 @@ if TYPE_CHECKING:
     from .processor.kick import FANOUT_SOURCE, KICK_SOURCE, Kicker, LambdaInvoker, kick_processor
     from .processor.metrics import publish_drain
     from .processor.report import BatchResult, DrainReport, JobOutcome, JobResult, fanout_count
+    from .queue import (
+        LIST_STATES,
+        AuditEntry,
+        EnqueueResult,
+        JobPage,
+        JobQueue,
+        JobSpec,
+        ListState,
+        Outcome,
+        check_actor,
+    )
+    from .queue.backends import Backend, backend_from_settings, memory_backend
     from .queue.backends.redis_tcp import RedisBackend
+    from .queue.scripts import SettleCode
+    from .views import audit_view, event_view, iso, job_summary, job_view, redact_data, stats_view
     from .webhook_urls import Resolver, UnsafeDestinationError, check_webhook_url, system_resolver
 
 # Imported on first use, so a Lambda pays at cold start only for what it touches: the
 # monitor never loads the processor, the workers or their payload models; redis-py is
-# heavy and a Lambda on Upstash never needs it.
+# heavy and a Lambda on Upstash never needs it. The queue (its operations, specs, key
+# layout and the Lua scripts it reads) loads when the first event builds one, and the
+# views only where something is shown (the operator API, the escrow API).
 _LAZY = {
+    **dict.fromkeys(
+        (
+            "LIST_STATES",
+            "AuditEntry",
+            "EnqueueResult",
+            "JobPage",
+            "JobQueue",
+            "JobSpec",
+            "ListState",
+            "Outcome",
+            "check_actor",
+        ),
+        ".queue",
+    ),
+    **dict.fromkeys(("Backend", "backend_from_settings", "memory_backend"), ".queue.backends"),
+    "SettleCode": ".queue.scripts",
+    **dict.fromkeys(
+        ("audit_view", "event_view", "iso", "job_summary", "job_view", "redact_data", "stats_view"),
+        ".views",
+    ),
     **dict.fromkeys(
         (
             "default_handlers",
