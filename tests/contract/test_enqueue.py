@@ -67,15 +67,39 @@ def test_duplicate_dedupe_key_returns_existing_id_and_writes_nothing(rig: QueueR
     assert rig.queue.get_queue_stats().ready == 1
 
 
-def test_dedupe_key_expires_after_its_window(rig: QueueRig) -> None:
-    rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="k")
-    dedupe_key = rig.queue.keys.dedupe("k")
-    ttl = rig.raw.ttl(dedupe_key)
-    assert 0 < ttl <= rig.queue.settings.dedupe_window_s
+def test_a_dedupe_key_holds_while_its_job_lives_and_no_longer(rig: QueueRig) -> None:
+    """The id derives from the dedupe key, so the job's record is the dedupe key: waiting,
+    running, dead, and for ``finished_ttl_s`` after success; no key of its own."""
+    first = rig.queue.enqueue_batch([("send_release_email", RELEASE, {"dedupe_key": "k"})])
+    assert not first.duplicates[0]
+    assert not any(":dedupe:" in key for key in rig.keys_written())
+    job_id = first.ids[0]
+    [claimed] = rig.queue.claim(1)
+    rig.clock.advance(0.001)  # the same bytes in the same millisecond: a resend of the first
+    again = rig.queue.enqueue_batch([("send_release_email", RELEASE, {"dedupe_key": "k"})])
+    assert again.ids == [job_id] and again.duplicates == [True]  # running
+    rig.queue.complete(claimed)
+    rig.clock.advance(rig.queue.settings.dedupe_window_s + 1)  # past the old window
+    assert rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="k") == job_id
+    ttl = rig.raw.ttl(rig.queue.keys.job(job_id))
+    assert rig.queue.settings.finished_ttl_s - 5 < ttl <= rig.queue.settings.finished_ttl_s
+    assert rig.queue.get_queue_stats().ready == 0  # nothing new was queued
 
-    rig.raw.delete(dedupe_key)  # what the TTL does when the window ends
-    assert rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="k") != ""
-    assert rig.queue.get_queue_stats().ready == 2
+    rig.raw.delete(rig.queue.keys.job(job_id))  # what the record's TTL does in the end
+    fresh = rig.queue.enqueue_batch([("send_release_email", RELEASE, {"dedupe_key": "k"})])
+    assert fresh.ids == [job_id] and fresh.duplicates == [False]
+    assert rig.queue.get_queue_stats().ready == 1
+
+
+def test_a_dead_job_keeps_its_dedupe_key(rig: QueueRig) -> None:
+    job_id = rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="dies")
+    [claimed] = rig.queue.claim(1)
+    rig.queue.fail(claimed, "boom", permanent=True)
+    rig.clock.advance(rig.queue.settings.finished_ttl_s + 1)
+    result = rig.queue.enqueue_batch([("send_release_email", RELEASE, {"dedupe_key": "dies"})])
+    assert result.ids == [job_id] and result.duplicates == [True]
+    assert rig.queue.get_queue_stats().dead_letter == 1
+    assert rig.queue.get_queue_stats().ready == 0
 
 
 def test_three_job_batch_is_one_round_trip_with_dedupe_per_job(rig: QueueRig) -> None:
@@ -190,5 +214,5 @@ def test_all_keys_share_one_hash_tag(rig: QueueRig) -> None:
     assert job_id
     tag = "{" + rig.queue.settings.namespace + "}"
     keys = rig.keys_written()
-    assert len(keys) >= 3  # dead, job, dedupe (the timeline is empty; claim keys: resends)
+    assert len(keys) >= 2  # dead, job (the timeline is empty; claim keys: resends)
     assert all(key.startswith(tag + ":") for key in keys)

@@ -66,7 +66,9 @@ class Settings:
     redis_cluster: bool | None = None
     upstash_url: str | None = None
     upstash_token: str | None = field(default=None, repr=False)
-    dedupe_window_s: int = 3600
+    # A job's dedupe key is its record (its id derives from the key): it holds while the
+    # job waits, runs or is dead, and as long as its finished record is kept after that.
+    dedupe_window_s: int = 3600  # the least time a finished record is kept
     retention_s: int = 86_400
     max_payload_bytes: int = 65_536
     max_attempts: int = 3
@@ -86,6 +88,11 @@ class Settings:
     circuit_open_cap_s: float = 900.0
     # Named in each attempt's history; "" means default_processor_id() when the queue starts.
     processor_id: str = ""
+
+    @property
+    def finished_ttl_s(self) -> int:
+        """How long a finished job's record (and so its dedupe key) is kept."""
+        return max(self.retention_s, self.dedupe_window_s)
 
     def retry_policy(self, job_type: str) -> RetryPolicy:
         """The policy of ``job_type``: configured, else its default, else the queue-wide one."""

@@ -9,6 +9,7 @@ newlines inside strings, so the first newline always ends the header.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -95,6 +96,20 @@ def new_job_id(now_ms: int) -> str:
     value |= rand & 0x3FFF_FFFF_FFFF_FFFF
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def dedupe_job_id(dedupe_key: str) -> str:
+    """The id of the job enqueued under ``dedupe_key``: a UUIDv8 (RFC 9562) of 122 bits of
+    the key's SHA-256. Deriving the id from the key makes the job's record the dedupe key
+    (the enqueue writes it NX): deduplication costs no Redis key or command of its own, and
+    holds as long as the record does. ``uuid.UUID(job_id).version == 8``."""
+    digest = int.from_bytes(hashlib.sha256(DEDUPE_ID_SALT + dedupe_key.encode()).digest()[:16])
+    value = (digest & ~(0xF << 76) & ~(0b11 << 62)) | (0x8 << 76) | (0b10 << 62)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+DEDUPE_ID_SALT = b"escrow-jobs dedupe key\0"
 
 
 def ms_to_dt(ms: int | None) -> datetime | None:

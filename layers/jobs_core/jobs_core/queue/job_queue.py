@@ -88,8 +88,9 @@ class JobQueue(QueueOperations):
         delay_s: float = 0.0,
         correlation_id: str | None = None,
     ) -> str:
-        """Validate and queue one job; return its id (or the id already queued under
-        ``dedupe_key`` within the dedupe window, in which case nothing is written)."""
+        """Validate and queue one job; return its id. A job with a ``dedupe_key`` has the id
+        derived from the key: while that job's record lives (waiting, running, dead, or
+        finished within ``Settings.finished_ttl_s``) the same key writes nothing."""
         options = None
         if dedupe_key is not None or max_attempts is not None or delay_s or correlation_id:
             options = {
@@ -113,23 +114,17 @@ class JobQueue(QueueOperations):
         """``enqueue_jobs`` that can also report whether a processor is draining right now."""
         now = self.now_ms()
         jobs = [build_job(spec, now, self.settings) for spec in specs]
-        ids: list[str] = []
+        duplicates: list[bool] = []
         active = False
         for start in range(0, len(jobs), MAX_JOBS_PER_CALL):
             chunk = jobs[start : start + MAX_JOBS_PER_CALL]
-            args: list[ScriptArg] = [
-                self.keys.prefix,
-                self.settings.dedupe_window_s,
-                now if read_marker and start == 0 else 0,
-            ]
+            args: list[ScriptArg] = [self.keys.prefix, now if read_marker and start == 0 else 0]
             for job in chunk:
-                args += [job.id, job.type.value, job.due_ms, job.dedupe_key or "", job.record]
-                args.append(job.route)
+                args += [job.id, job.type.value, job.due_ms, job.record, job.route]
             reply = self._run(scripts.ENQUEUE, [self.keys.timeline], args)
             active = active or bool(int(reply[0]))
-            ids += [str(i) for i in reply[1:]]
-        duplicates = [got != job.id for got, job in zip(ids, jobs, strict=True)]
-        return EnqueueResult(ids, active, duplicates)
+            duplicates += [int(existed) == 1 for existed in reply[1:]]
+        return EnqueueResult([job.id for job in jobs], active, duplicates)
 
     # -- claim and settle ------------------------------------------------------------------
 
@@ -245,7 +240,7 @@ class JobQueue(QueueOperations):
         args: list[ScriptArg] = [
             self.keys.prefix,
             now,
-            self.settings.retention_s,
+            self.settings.finished_ttl_s,
             GATED_ARG,
             self._gate_conf,
         ]

@@ -14,8 +14,9 @@ Layout (``P`` = ``{namespace}:``):
   then yields expired leases first (before any backlog), due jobs next, and the next
   job due: one probe finds all three.
 - ``P dead``       sorted set of dead-lettered job ids scored by the time they died.
-- ``P job:<id>``   the job record (JSON string); finished records carry a TTL.
-- ``P dedupe:<k>`` the id of the job enqueued with dedupe key ``k``; TTL = window.
+- ``P job:<id>``   the job record (JSON string); finished records carry a TTL. A job
+  enqueued with a dedupe key has the id derived from the key (``models.dedupe_job_id``),
+  so its record is the dedupe key too.
 - ``P claim:<t>``  written by a resent claim: the ids it took under token ``t`` (''
   for none), so a late original of the same claim returns them and leases nothing.
 - ``P audit``      list of operator actions (JSON, newest first, ``AUDIT_LIMIT`` kept).
@@ -49,7 +50,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 JOB = "job:"
-DEDUPE = "dedupe:"
 CLAIM = "claim:"
 PAUSE = "~pause"  # the pause member's "type" part (the scripts spell it too)
 ACTIVE_MEMBER = "~active|"  # the processor-active marker (the scripts spell it too)
@@ -96,6 +96,3 @@ class QueueKeys:
 
     def job(self, job_id: str) -> str:
         return self.prefix + JOB + job_id
-
-    def dedupe(self, dedupe_key: str) -> str:
-        return self.prefix + DEDUPE + dedupe_key

@@ -298,7 +298,7 @@ class QueueOperations:
             self.keys.prefix,
             job_id,
             self.now_ms(),
-            self.settings.retention_s,
+            self.settings.finished_ttl_s,
             check_actor(actor),
             action,
         ]

@@ -22,6 +22,7 @@ from ..models import (
     EnqueueOptions,
     JobState,
     JobType,
+    dedupe_job_id,
     encode_record,
     new_job_id,
 )
@@ -53,9 +54,9 @@ class NewJob:
 
 @dataclass(frozen=True, slots=True)
 class EnqueueResult:
-    ids: list[str]  # one per spec: the new id, or the id already queued under its dedupe key
+    ids: list[str]  # one per spec (a job with a dedupe key has the id derived from it)
     processor_active: bool  # a processor held its marker (only read when asked)
-    # One per spec: True where its dedupe key was taken, so nothing was written for it.
+    # One per spec: True where its dedupe key's job existed already, so nothing was written.
     duplicates: list[bool] = field(default_factory=list)
 
 
@@ -111,7 +112,8 @@ def build_job(spec: JobSpec, now_ms: int, settings: Settings) -> NewJob:
             field="payload",
         )
     due = now_ms + int(options.delay_s * 1000)
-    job_id = new_job_id(now_ms)
+    key = options.dedupe_key
+    job_id = new_job_id(now_ms) if key is None else dedupe_job_id(key)
     record = encode_record(
         id=job_id,
         type=jtype,
