@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -99,7 +100,7 @@ class Settings:
         policy = self.retry_policies.get(job_type) or DEFAULT_RETRY_POLICIES.get(job_type)
         if policy is not None:
             return policy
-        return RetryPolicy(self.max_attempts, base_s=self.backoff_base_s, cap_s=self.backoff_cap_s)
+        return _queue_wide_policy(self.max_attempts, self.backoff_base_s, self.backoff_cap_s)
 
     def __post_init__(self) -> None:
         if self.backend == "upstash" and not (self.upstash_url and self.upstash_token):
@@ -198,6 +199,11 @@ class Settings:
             )
         except ValueError as exc:
             raise ConfigurationError(f"invalid numeric setting: {exc}") from exc
+
+
+@cache
+def _queue_wide_policy(max_attempts: int, base_s: float, cap_s: float) -> RetryPolicy:
+    return RetryPolicy(max_attempts, base_s=base_s, cap_s=cap_s)  # once, not per enqueue
 
 
 def parse_retry_policies(raw: str) -> dict[str, RetryPolicy]:

@@ -55,11 +55,16 @@ class _PayloadModels(Mapping[JobType, "type[p.Payload]"]):
     and email-validator comes with them) are imported on first use: a function that
     never validates a payload, such as the monitor, never pays for them."""
 
-    def __getitem__(self, job_type: JobType) -> type[p.Payload]:
-        name = _PAYLOAD_MODEL_NAMES[job_type]
-        from . import payloads
+    def __init__(self) -> None:
+        self._loaded: dict[JobType, type[p.Payload]] = {}
 
-        model: type[p.Payload] = getattr(payloads, name)
+    def __getitem__(self, job_type: JobType) -> type[p.Payload]:
+        model = self._loaded.get(job_type)  # on the enqueue path: one dict read
+        if model is None:
+            name = _PAYLOAD_MODEL_NAMES[job_type]
+            from . import payloads
+
+            model = self._loaded[job_type] = getattr(payloads, name)
         return model
 
     def __iter__(self) -> Iterator[JobType]:
