@@ -262,3 +262,24 @@ def test_pause_adds_no_command_to_the_idle_poll_and_history_none_to_the_lifecycl
     [claimed] = q.claim(1)
     q.complete(claimed)
     assert rig.counter.round_trips - before == 4
+
+
+def test_a_replay_request_resent_after_the_job_died_again_replays_it_once(
+    rig: QueueRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every copy of one replay request carries the same token (a resend, or a late
+    original): a copy that arrives after the replayed job ran and died again leaves it in
+    the dead-letter queue, and adds no second audit entry."""
+    from jobs_core.queue import operations
+
+    job_id = rig.queue.enqueue_job(AUDIT, audit_payload(), max_attempts=1)
+    rig.queue.fail(rig.queue.claim(1)[0], "boom")
+    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "request-1")
+    assert rig.queue.replay_dead_letter([job_id], actor="ops") == [job_id]
+    rig.queue.fail(rig.queue.claim(1)[0], "boom again")  # its history is re-encoded here
+    assert rig.queue.replay_dead_letter([job_id], actor="ops") == []  # the late copy
+    assert rig.queue.get_queue_stats().dead_letter == 1
+    assert [e.action for e in rig.queue.audit_log()].count("replay") == 1
+
+    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "request-2")
+    assert rig.queue.replay_dead_letter([job_id], actor="ops") == [job_id]  # a new request

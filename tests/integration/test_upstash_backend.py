@@ -103,7 +103,10 @@ def test_a_timeout_does_not_hang_and_a_resent_enqueue_writes_one_job(
     queue.get_queue_stats()
     # The command runs, but its answer arrives after the client gave up: the client resends.
     upstash.delay_next(1, TIMEOUT_S * 3)
-    job_id = queue.enqueue_job("send_release_email", RELEASE, dedupe_key="esc-1-release")
+    spec = ("send_release_email", RELEASE, {"dedupe_key": "esc-1-release"})
+    result = queue.enqueue_batch([spec])
+    [job_id] = result.ids
+    assert result.duplicates == [False]  # the resend found its own record, not a twin
     counts = upstash.command_counts()
     assert counts["EVALSHA"] + counts.get("EVAL", 0) >= 2, counts  # sent, then resent
     assert count_jobs(upstash, queue) == 1

@@ -156,11 +156,14 @@ class JobEvent(BaseModel):
     error: str | None = None
     next_run_at: datetime | None = None  # when the job is due again after this event
     actor: str | None = None  # who acted (operator actions)
+    # The replay request that queued the job again: a resent copy of that request finds it
+    # here and does not replay the job a second time.
+    request: str | None = None
 
     def to_data(self) -> dict[str, Any]:
         """The stored form: integer milliseconds, absent fields left out."""
         data: dict[str, Any] = {"kind": self.kind.value, "at": dt_to_ms(self.at)}
-        for name in ("attempt", "processor", "error", "actor"):
+        for name in ("attempt", "processor", "error", "actor", "request"):
             value = getattr(self, name)
             if value is not None:
                 data[name] = value
@@ -181,6 +184,7 @@ class JobEvent(BaseModel):
             error=data.get("error"),
             next_run_at=ms_to_dt(_opt_int(data.get("next_run_at"))),
             actor=data.get("actor"),
+            request=data.get("request"),
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -264,6 +265,7 @@ class QueueOperations:
             self.now_ms(),
             limit,
             check_actor(actor),
+            secrets.token_hex(8),  # the request: every resent copy carries the same token
             *(job_ids or []),
         ]
         keys = [self.keys.timeline, self.keys.dead, self.keys.audit]
