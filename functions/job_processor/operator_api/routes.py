@@ -150,7 +150,7 @@ def _act(svc: Services, request: Any) -> dict[str, Any]:
         queue.run_job_now(request.id, actor=actor)
         return {"action": action, "id": request.id, "state": "queued"}
     if isinstance(request, EnablePartnerRequest):
-        released = queue.enable_partner(request.partner)
+        released = queue.enable_partner(request.partner, actor=actor)
         return {"action": action, "partner": request.partner, "released": released}
     assert isinstance(request, PauseTypeRequest | ResumeTypeRequest)
     if isinstance(request, PauseTypeRequest):

@@ -115,4 +115,5 @@ def audit_view(entry: AuditEntry) -> dict[str, Any]:
         "count": entry.count,
         "ids": list(entry.ids),
         "type": entry.type,
+        "partner": entry.partner,
     }

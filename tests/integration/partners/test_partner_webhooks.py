@@ -95,7 +95,9 @@ def test_410_disables_the_partner_and_holds_its_webhooks_until_re_enabled(
     assert p.queue.partner_health()[0].held == 5
     assert all(p.attempts(i) == 0 for i in later)  # held without spending attempts
 
-    assert p.queue.enable_partner("partner-a") == 5
+    assert p.queue.enable_partner("partner-a", actor="ops") == 5
+    [entry] = [e for e in p.queue.audit_log() if e.action == "enable_partner"]
+    assert (entry.actor, entry.partner, entry.count) == ("ops", "partner-a", 5)
     p.run(processor)
     assert sorted(d.webhook_id for d in receiver.accepted) == sorted(
         f"msg_{i}" for i in [first, *later]

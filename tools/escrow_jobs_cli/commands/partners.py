@@ -43,7 +43,7 @@ def cmd_partners_show(cli: Cli) -> int:
 def cmd_partners_enable(cli: Cli) -> int:
     queue = cli.queue()
     [before] = queue.partner_health([cli.args.partner])
-    moved = queue.enable_partner(cli.args.partner)
+    moved = queue.enable_partner(cli.args.partner, actor=cli.actor())
     data = {"partner": cli.args.partner, "was_disabled": before.disabled is not None,
             "released": moved}  # fmt: skip
     if before.disabled is None and moved == 0:

@@ -375,7 +375,7 @@ async function loadAudit() {
   const body = $("audit").tBodies[0];
   body.replaceChildren();
   for (const e of log.entries) {
-    const what = e.type || (e.ids.length ? e.ids.join(", ") : "") || "-";
+    const what = e.type || e.partner || (e.ids.length ? e.ids.join(", ") : "") || "-";
     const row = el("tr");
     row.append(el("td", when(e.at)), el("td", e.actor), el("td", `${e.action} (${e.count})`),
       el("td", what, { class: "err" }));

@@ -61,6 +61,7 @@ class AuditEntry(BaseModel):
     count: int
     ids: list[str] = Field(default_factory=list)
     type: str | None = None
+    partner: str | None = None  # enable_partner
 
 
 def check_actor(actor: str) -> str:
@@ -144,11 +145,12 @@ class QueueOperations:
 
     # -- partners (the webhook gate) -------------------------------------------------------
 
-    def enable_partner(self, partner: str) -> int:
+    def enable_partner(self, partner: str, *, actor: str = "unknown") -> int:
         """Re-enable a partner's endpoint (disabled by a 410) and close its circuit; its held
-        webhooks are due now, their attempts untouched. Returns how many were held."""
-        keys = [self.keys.timeline]
-        args: list[ScriptArg] = [self.keys.prefix, partner, self.now_ms()]
+        webhooks are due now, their attempts untouched. Returns how many were held. The
+        action is audited."""
+        keys = [self.keys.timeline, self.keys.audit]
+        args: list[ScriptArg] = [self.keys.prefix, partner, self.now_ms(), check_actor(actor)]
         _, moved = self._run(scripts.ENABLE_PARTNER, keys, args)
         return int(moved)
 
@@ -249,6 +251,7 @@ class QueueOperations:
                     count=int(data.get("count") or 0),
                     ids=[str(i) for i in ids] if isinstance(ids, list) else [],
                     type=data.get("type"),
+                    partner=data.get("partner"),
                 )
             )
         return entries

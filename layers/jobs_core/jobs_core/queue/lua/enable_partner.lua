@@ -1,7 +1,9 @@
 -- enable_partner: an operator re-enables a partner's endpoint; its held webhooks are due now.
 -- KEYS[1] timeline ('~disabled|<partner>' marks a disabled partner: see keys.py)
--- ARGV[1] key prefix   ARGV[2] partner   ARGV[3] now (ms)
+-- KEYS[2] audit
+-- ARGV[1] key prefix   ARGV[2] partner   ARGV[3] now (ms)   ARGV[4] actor
 -- Returns {was_disabled (0|1), jobs made due}. The circuit starts closed; no attempt is counted.
+-- The action goes to the audit (its count: the held jobs made due).
 local prefix, p, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local key, held = prefix .. 'partner:' .. p, prefix .. 'held:' .. p
 local was = redis.call('HEXISTS', key, 'disabled')
@@ -21,4 +23,7 @@ while true do
   redis.call('ZADD', KEYS[1], unpack(zadd))
   moved = moved + #members
 end
+redis.call('LPUSH', KEYS[2], cjson.encode({at = now, actor = ARGV[4], action = 'enable_partner',
+  count = moved, partner = p}))
+redis.call('LTRIM', KEYS[2], 0, 999)
 return {was, moved}
