@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from jobs_core import (
@@ -11,10 +12,11 @@ from jobs_core import (
     JobType,
     PayloadTooLargeError,
     PayloadValidationError,
+    Settings,
     UnknownJobTypeError,
 )
 
-from tests.contract.conftest import QueueRig
+from tests.contract.conftest import BACKENDS, QueueRig, make_rig
 
 RELEASE = {"transactionId": "esc-123", "recipientEmail": "user@example.com", "amount": 10000}
 
@@ -216,3 +218,29 @@ def test_all_keys_share_one_hash_tag(rig: QueueRig) -> None:
     keys = rig.keys_written()
     assert len(keys) >= 2  # dead, job (the timeline is empty; claim keys: resends)
     assert all(key.startswith(tag + ":") for key in keys)
+
+
+@pytest.fixture(params=BACKENDS)
+def upgrading(request: pytest.FixtureRequest) -> Iterator[QueueRig]:
+    """A queue just upgraded from a version that kept dedupe keys of their own."""
+    yield from make_rig(request.param, request, settings=Settings(legacy_dedupe_keys=True))
+
+
+def test_after_an_upgrade_an_earlier_versions_dedupe_key_is_honoured(
+    upgrading: QueueRig,
+) -> None:
+    rig = upgrading
+    rig.raw.set(rig.queue.keys.prefix + "dedupe:esc-1-release", "an-earlier-id", ex=3600)
+    spec = ("send_release_email", RELEASE, {"dedupe_key": "esc-1-release"})
+    other = ("send_release_email", RELEASE, {"dedupe_key": "esc-2-release"})
+    result = rig.queue.enqueue_batch([spec, other])
+    assert result.ids[0] == "an-earlier-id" and result.duplicates == [True, False]
+    job_keys = [k for k in rig.keys_written() if ":job:" in k]
+    assert job_keys == [rig.queue.keys.job(result.ids[1])]  # the second job's record only
+    assert rig.queue.get_queue_stats().ready == 1
+
+
+def test_without_the_upgrade_setting_earlier_dedupe_keys_are_not_read(rig: QueueRig) -> None:
+    rig.raw.set(rig.queue.keys.prefix + "dedupe:esc-1-release", "an-earlier-id", ex=3600)
+    job_id = rig.queue.enqueue_job("send_release_email", RELEASE, dedupe_key="esc-1-release")
+    assert job_id != "an-earlier-id"

@@ -30,6 +30,7 @@ ENV_UPSTASH_TOKEN_PARAM = "UPSTASH_TOKEN_PARAM"  # noqa: S105 (names the secret 
 ENV_KV_URL = "KV_REST_API_URL"  # the original system's names
 ENV_KV_TOKEN = "KV_REST_API_TOKEN"  # noqa: S105
 ENV_DEDUPE_WINDOW = "JOBS_DEDUPE_WINDOW_S"
+ENV_LEGACY_DEDUPE = "JOBS_LEGACY_DEDUPE_KEYS"
 ENV_RETENTION = "JOBS_RETENTION_S"
 ENV_MAX_PAYLOAD = "JOBS_MAX_PAYLOAD_BYTES"
 ENV_MAX_ATTEMPTS = "JOBS_MAX_ATTEMPTS"
@@ -70,6 +71,9 @@ class Settings:
     # A job's dedupe key is its record (its id derives from the key): it holds while the
     # job waits, runs or is dead, and as long as its finished record is kept after that.
     dedupe_window_s: int = 3600  # the least time a finished record is kept
+    # Also honour the dedupe keys (``{ns}:dedupe:<k>``) of versions before dedupe became the
+    # record: on for one dedupe window after upgrading a running queue (one GET a job).
+    legacy_dedupe_keys: bool = False
     retention_s: int = 86_400
     max_payload_bytes: int = 65_536
     max_attempts: int = 3
@@ -181,6 +185,9 @@ class Settings:
                 upstash_url=upstash_url,
                 upstash_token=upstash_token,
                 dedupe_window_s=int(env.get(ENV_DEDUPE_WINDOW, d.dedupe_window_s)),
+                legacy_dedupe_keys=bool(
+                    _tristate(ENV_LEGACY_DEDUPE, env.get(ENV_LEGACY_DEDUPE, "false"))
+                ),
                 retention_s=int(env.get(ENV_RETENTION, d.retention_s)),
                 max_payload_bytes=int(env.get(ENV_MAX_PAYLOAD, d.max_payload_bytes)),
                 max_attempts=int(env.get(ENV_MAX_ATTEMPTS, d.max_attempts)),

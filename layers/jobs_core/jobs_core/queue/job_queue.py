@@ -114,17 +114,25 @@ class JobQueue(QueueOperations):
         """``enqueue_jobs`` that can also report whether a processor is draining right now."""
         now = self.now_ms()
         jobs = [build_job(spec, now, self.settings) for spec in specs]
+        ids: list[str] = []
         duplicates: list[bool] = []
         active = False
+        legacy = self.settings.legacy_dedupe_keys
         for start in range(0, len(jobs), MAX_JOBS_PER_CALL):
             chunk = jobs[start : start + MAX_JOBS_PER_CALL]
             args: list[ScriptArg] = [self.keys.prefix, now if read_marker and start == 0 else 0]
             for job in chunk:
                 args += [job.id, job.type.value, job.due_ms, job.record, job.route]
+                args.append((job.dedupe_key or "") if legacy else "")
             reply = self._run(scripts.ENQUEUE, [self.keys.timeline], args)
             active = active or bool(int(reply[0]))
-            duplicates += [int(existed) == 1 for existed in reply[1:]]
-        return EnqueueResult([job.id for job in jobs], active, duplicates)
+            for job, existed in zip(chunk, reply[1:], strict=True):
+                # 0 new (or this request's own), 1 there already, else the id that an
+                # earlier version's dedupe key names (legacy_dedupe_keys)
+                code = existed.decode() if isinstance(existed, bytes) else str(existed)
+                ids.append(job.id if code in ("0", "1") else code)
+                duplicates.append(code != "0")
+        return EnqueueResult(ids, active, duplicates)
 
     # -- claim and settle ------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ Layout (``P`` = ``{namespace}:``):
 - ``P dead``       sorted set of dead-lettered job ids scored by the time they died.
 - ``P job:<id>``   the job record (JSON string); finished records carry a TTL. A job
   enqueued with a dedupe key has the id derived from the key (``models.dedupe_job_id``),
-  so its record is the dedupe key too.
+  so its record is the dedupe key too. (``P dedupe:<k>`` -> id: earlier versions' dedupe
+  keys, only read with ``Settings.legacy_dedupe_keys``, for one window after an upgrade.)
 - ``P claim:<t>``  written by a resent claim: the ids it took under token ``t`` (''
   for none), so a late original of the same claim returns them and leases nothing.
 - ``P audit``      list of operator actions (JSON, newest first, ``AUDIT_LIMIT`` kept).

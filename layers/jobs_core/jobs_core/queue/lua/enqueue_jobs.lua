@@ -2,15 +2,19 @@
 -- KEYS[1] timeline
 -- ARGV[1] key prefix
 -- ARGV[2] now (ms) to read the processor-active marker at, or 0 not to read it
--- then 5 per job: id, type, due (ms), record (JSON), route ('' for none, else
+-- then 6 per job: id, type, due (ms), record (JSON), route ('' for none, else
 --   '<partner>\t<escrow>\t<version>\t': the partner gate's entry; with an escrow, the job
---   joins the escrow's chain so its status webhooks go in version order)
+--   joins the escrow's chain so its status webhooks go in version order), and a legacy
+--   dedupe key ('' unless Settings.legacy_dedupe_keys: see below)
 -- Returns {marker_present (0|1), existed_1, ..., existed_n}: existed_i is 1 when job i's
--- record was there already, written by another request (nothing is written for it).
+-- record was there already, written by another request (nothing is written for it); or
+-- the id an earlier version's dedupe key holds (nothing is written either).
 -- Dedupe: a job enqueued with a dedupe key has an id derived from that key (models.py),
 -- so its record is the dedupe key: it holds as long as the record lives (waiting,
 -- running, dead, and the retention after it finished), and costs no command of its own.
 -- Safe to resend: records are written NX; a record that holds these very bytes is ours.
+-- Upgrading a running queue: earlier versions kept 'dedupe:<key>' -> id (random ids) for
+-- the dedupe window; with a legacy key given, one GET honours it (+1 call a job).
 -- The marker is the timeline member '~active|' scored minus its expiry (keys.py): it is
 -- read by the ZADD that queues the jobs, so reading it is free: the marker is live at
 -- `now` while it scores below -(now + 0.5), and `ZADD LT CH -(now + 0.5)` leaves a live
@@ -24,11 +28,14 @@ local MARKER = '~active|'
 local out = {0}
 local mset, zadd = {}, {}
 local routes, pos, seen = {}, {}, {}
-local n = (#ARGV - 2) / 5
+local n = (#ARGV - 2) / 6
 for i = 0, n - 1 do
-  local b = 3 + i * 5
+  local b = 3 + i * 6
   local id = ARGV[b]
-  if seen[id] then
+  local legacy = ARGV[b + 5] ~= '' and redis.call('GET', prefix .. 'dedupe:' .. ARGV[b + 5])
+  if legacy and legacy ~= id then
+    out[#out + 1] = legacy
+  elseif seen[id] then
     out[#out + 1] = 1 -- the same dedupe key twice in one request: the first one counts
   else
     seen[id] = true
