@@ -120,10 +120,12 @@ class JobQueue(QueueOperations):
         legacy = self.settings.legacy_dedupe_keys
         for start in range(0, len(jobs), MAX_JOBS_PER_CALL):
             chunk = jobs[start : start + MAX_JOBS_PER_CALL]
-            args: list[ScriptArg] = [self.keys.prefix, now if read_marker and start == 0 else 0]
+            marker_at = now if read_marker and start == 0 else 0
+            args: list[ScriptArg] = [self.keys.prefix, marker_at, len(chunk)]
             for job in chunk:
                 args += [job.id, job.type.value, job.due_ms, job.record, job.route]
-                args.append((job.dedupe_key or "") if legacy else "")
+            if legacy:
+                args += [job.dedupe_key or "" for job in chunk]
             reply = self._run(scripts.ENQUEUE, [self.keys.timeline], args)
             active = active or bool(int(reply[0]))
             for job, existed in zip(chunk, reply[1:], strict=True):

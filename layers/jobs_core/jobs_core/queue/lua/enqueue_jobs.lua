@@ -2,10 +2,11 @@
 -- KEYS[1] timeline
 -- ARGV[1] key prefix
 -- ARGV[2] now (ms) to read the processor-active marker at, or 0 not to read it
--- then 6 per job: id, type, due (ms), record (JSON), route ('' for none, else
+-- ARGV[3] number of jobs n
+-- then 5 per job: id, type, due (ms), record (JSON), route ('' for none, else
 --   '<partner>\t<escrow>\t<version>\t': the partner gate's entry; with an escrow, the job
---   joins the escrow's chain so its status webhooks go in version order), and a legacy
---   dedupe key ('' unless Settings.legacy_dedupe_keys: see below)
+--   joins the escrow's chain so its status webhooks go in version order)
+-- then, with Settings.legacy_dedupe_keys only, n legacy dedupe keys ('' for none: below)
 -- Returns {marker_present (0|1), existed_1, ..., existed_n}: existed_i is 1 when job i's
 -- record was there already, written by another request (nothing is written for it); or
 -- the id an earlier version's dedupe key holds (nothing is written either).
@@ -28,11 +29,13 @@ local MARKER = '~active|'
 local out = {0}
 local mset, zadd = {}, {}
 local routes, pos, seen = {}, {}, {}
-local n = (#ARGV - 2) / 6
+local n = tonumber(ARGV[3])
+local with_legacy = #ARGV > 3 + n * 5
 for i = 0, n - 1 do
-  local b = 3 + i * 6
+  local b = 4 + i * 5
   local id = ARGV[b]
-  local legacy = ARGV[b + 5] ~= '' and redis.call('GET', prefix .. 'dedupe:' .. ARGV[b + 5])
+  local old = with_legacy and ARGV[4 + n * 5 + i] or ''
+  local legacy = old ~= '' and redis.call('GET', prefix .. 'dedupe:' .. old)
   if legacy and legacy ~= id then
     out[#out + 1] = legacy
   elseif seen[id] then
