@@ -283,3 +283,23 @@ def test_a_replay_request_resent_after_the_job_died_again_replays_it_once(
 
     monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "request-2")
     assert rig.queue.replay_dead_letter([job_id], actor="ops") == [job_id]  # a new request
+
+
+def test_a_late_copy_of_a_pause_cannot_undo_a_later_resume(
+    rig: QueueRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pause request resent (or its original arriving late) after an operator resumed
+    the type: the copy finds its request in the audit and changes nothing."""
+    from jobs_core.queue import operations
+
+    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "pause-1")
+    assert rig.queue.pause_type(AUDIT, actor="alice") is True
+    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "resume-1")
+    assert rig.queue.resume_type(AUDIT, actor="bob") is True
+    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "pause-1")
+    assert rig.queue.pause_type(AUDIT, actor="alice") is True  # what the first copy did
+    assert rig.queue.get_queue_stats().by_type[AUDIT].paused_since is None
+    assert [e.action for e in rig.queue.audit_log()] == ["resume", "pause"]
+    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "pause-2")
+    assert rig.queue.pause_type(AUDIT, actor="alice") is True  # a new request does pause
+    assert rig.queue.get_queue_stats().by_type[AUDIT].paused_since is not None

@@ -70,7 +70,7 @@ def test_retry_after_is_honoured_over_the_schedule(
 
 
 def test_410_disables_the_partner_and_holds_its_webhooks_until_re_enabled(
-    redis_url: str, receiver: WebhookReceiver
+    redis_url: str, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     other = WebhookReceiver().start()
     p = Partners(redis_url)
@@ -95,7 +95,11 @@ def test_410_disables_the_partner_and_holds_its_webhooks_until_re_enabled(
     assert p.queue.partner_health()[0].held == 5
     assert all(p.attempts(i) == 0 for i in later)  # held without spending attempts
 
+    from jobs_core.queue import operations
+
+    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "enable-1")
     assert p.queue.enable_partner("partner-a", actor="ops") == 5
+    monkeypatch.undo()
     [entry] = [e for e in p.queue.audit_log() if e.action == "enable_partner"]
     assert (entry.actor, entry.partner, entry.count) == ("ops", "partner-a", 5)
     p.run(processor)
@@ -105,6 +109,16 @@ def test_410_disables_the_partner_and_holds_its_webhooks_until_re_enabled(
     assert p.queue.partner_health() == []
     assert p.queue.get_queue_stats().disabled_endpoints == 0
     assert p.attempts(first) == 2 and all(p.attempts(i) == 1 for i in later)
+
+    # Gone again; then a late copy of that enable request arrives: it changes nothing.
+    receiver.respond_next(1, 410)
+    p.status("partner-a", receiver.url, "esc-7")
+    p.run(processor)
+    assert p.queue.get_queue_stats().disabled_endpoints == 1
+    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "enable-1")
+    assert p.queue.enable_partner("partner-a", actor="ops") == 5  # the first copy's answer
+    assert p.queue.get_queue_stats().disabled_endpoints == 1
+    assert [e.action for e in p.queue.audit_log()].count("enable_partner") == 1
     other.stop()
     p.close()
 

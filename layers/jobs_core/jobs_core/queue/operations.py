@@ -150,7 +150,13 @@ class QueueOperations:
         webhooks are due now, their attempts untouched. Returns how many were held. The
         action is audited."""
         keys = [self.keys.timeline, self.keys.audit]
-        args: list[ScriptArg] = [self.keys.prefix, partner, self.now_ms(), check_actor(actor)]
+        args: list[ScriptArg] = [
+            self.keys.prefix,
+            partner,
+            self.now_ms(),
+            check_actor(actor),
+            secrets.token_hex(8),  # the request: every resent copy carries the same token
+        ]
         _, moved = self._run(scripts.ENABLE_PARTNER, keys, args)
         return int(moved)
 
@@ -326,6 +332,7 @@ class QueueOperations:
             check_actor(actor),
             action,
             jtype,
+            secrets.token_hex(8),  # the request: every resent copy carries the same token
         ]
         return bool(int(self._run(scripts.PAUSE, [self.keys.timeline, self.keys.audit], args)))
 

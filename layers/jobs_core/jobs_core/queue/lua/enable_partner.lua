@@ -2,9 +2,16 @@
 -- KEYS[1] timeline ('~disabled|<partner>' marks a disabled partner: see keys.py)
 -- KEYS[2] audit
 -- ARGV[1] key prefix   ARGV[2] partner   ARGV[3] now (ms)   ARGV[4] actor
+-- ARGV[5] request token (the same in every copy of one request)
 -- Returns {was_disabled (0|1), jobs made due}. The circuit starts closed; no attempt is counted.
--- The action goes to the audit (its count: the held jobs made due).
-local prefix, p, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+-- The action goes to the audit (its count: the held jobs made due). Safe to resend: a copy
+-- of a request already in the audit does nothing and answers what the first copy did (a
+-- late copy cannot re-enable a partner disabled again since).
+local prefix, p, now, request = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[5]
+local mark = '"request":"' .. request .. '"'
+for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, 49)) do
+  if string.find(entry, mark, 1, true) then return {1, cjson.decode(entry).count} end
+end
 local key, held = prefix .. 'partner:' .. p, prefix .. 'held:' .. p
 local was = redis.call('HEXISTS', key, 'disabled')
 redis.call('HDEL', key, 'disabled', 'disabled_at', 'fails', 'opens', 'open_until', 'wake')
@@ -24,6 +31,6 @@ while true do
   moved = moved + #members
 end
 redis.call('LPUSH', KEYS[2], cjson.encode({at = now, actor = ARGV[4], action = 'enable_partner',
-  count = moved, partner = p}))
+  count = moved, partner = p, request = request}))
 redis.call('LTRIM', KEYS[2], 0, 999)
 return {was, moved}
