@@ -35,6 +35,7 @@ LAYER_RANKS: dict[str, int] = {
     "jobs_core.config": 1,
     "jobs_core.payloads": 1,
     "jobs_core.models": 1,
+    "jobs_core.ids": 1,
     "jobs_core.backoff": 1,
     "jobs_core.webhook_urls": 1,
     "jobs_core.logging": 1,

@@ -47,7 +47,7 @@ def test_numeric_settings_are_checked() -> None:
 def test_job_ids_are_uuid7_of_their_time() -> None:
     import uuid
 
-    from jobs_core.models import new_job_id
+    from jobs_core.ids import new_job_id
 
     job_id = new_job_id(1_767_225_600_123)
     parsed = uuid.UUID(job_id)
@@ -56,6 +56,19 @@ def test_job_ids_are_uuid7_of_their_time() -> None:
     assert str(parsed) == job_id
     assert new_job_id(1_767_225_600_124) > job_id
     assert len({new_job_id(1_767_225_600_123) for _ in range(10_000)}) == 10_000
+
+
+def test_a_dedupe_keys_job_id_is_a_uuid8_of_the_key_alone() -> None:
+    import uuid
+
+    from jobs_core.ids import dedupe_job_id
+
+    job_id = dedupe_job_id("escrow-esc_1-release-v3-send_release_email")
+    parsed = uuid.UUID(job_id)
+    assert (parsed.version, parsed.variant) == (8, uuid.RFC_4122)
+    assert str(parsed) == job_id
+    assert dedupe_job_id("escrow-esc_1-release-v3-send_release_email") == job_id
+    assert len({dedupe_job_id(f"k-{i}") for i in range(10_000)}) == 10_000
 
 
 def test_upstash_token_is_read_from_the_secret_named_in_aws() -> None:

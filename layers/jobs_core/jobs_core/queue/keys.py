@@ -15,7 +15,7 @@ Layout (``P`` = ``{namespace}:``):
   job due: one probe finds all three.
 - ``P dead``       sorted set of dead-lettered job ids scored by the time they died.
 - ``P job:<id>``   the job record (JSON string); finished records carry a TTL. A job
-  enqueued with a dedupe key has the id derived from the key (``models.dedupe_job_id``),
+  enqueued with a dedupe key has the id derived from the key (``ids.dedupe_job_id``),
   so its record is the dedupe key too. (``P dedupe:<k>`` -> id: earlier versions' dedupe
   keys, only read with ``Settings.legacy_dedupe_keys``, for one window after an upgrade.)
 - ``P claim:<t>``  written by a resent claim: the ids it took under token ``t`` (''

@@ -16,15 +16,14 @@ from pydantic import BaseModel, ValidationError
 
 from ..config import Settings
 from ..errors import PayloadTooLargeError, PayloadValidationError, UnknownJobTypeError
+from ..ids import dedupe_job_id, new_job_id
 from ..models import (
     PAYLOAD_MODELS,
     ClaimedJob,
     EnqueueOptions,
     JobState,
     JobType,
-    dedupe_job_id,
     encode_record,
-    new_job_id,
 )
 
 if TYPE_CHECKING:
