@@ -53,6 +53,7 @@ COMMON_ENV = {
     "JOBS_BACKEND", "JOBS_NAMESPACE", "UPSTASH_REDIS_REST_URL", "UPSTASH_TOKEN_PARAM",
     "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL",
     "REDIS_URL", "JOBS_REDIS_CLUSTER",  # the optional ElastiCache Serverless path
+    "JOBS_LEGACY_DEDUPE",  # the upgrade switch (README, "Upgrading a running queue")
 }  # fmt: skip
 
 
@@ -174,6 +175,9 @@ def test_each_function_gets_the_variables_it_reads(template: dict[str, Any]) -> 
     glob = template["Globals"]["Function"]["Environment"]["Variables"]
     assert glob["POWERTOOLS_METRICS_NAMESPACE"] == "EscrowJobs"
     assert glob["UPSTASH_REDIS_REST_URL"] == {"Ref": "UpstashRedisRestUrl"}
+    # The upgrade switch reaches every function that enqueues (all of them read Settings).
+    assert glob["JOBS_LEGACY_DEDUPE"] == {"Ref": "LegacyDedupe"}
+    assert template["Parameters"]["LegacyDedupe"]["Default"] == "false"
 
 
 def test_every_function_is_traced(template: dict[str, Any]) -> None:

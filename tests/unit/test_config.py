@@ -35,6 +35,15 @@ def test_redis_url_and_explicit_backend() -> None:
         Settings.from_env({"JOBS_BACKEND": "sqlite"})
 
 
+def test_the_upgrade_switch_and_the_finished_record_life() -> None:
+    assert Settings.from_env({}).legacy_dedupe_keys is False
+    assert Settings.from_env({"JOBS_LEGACY_DEDUPE": "true"}).legacy_dedupe_keys is True
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"JOBS_LEGACY_DEDUPE": "maybe"})
+    assert Settings(retention_s=60, dedupe_window_s=3600).finished_ttl_s == 3600
+    assert Settings(retention_s=86_400, dedupe_window_s=3600).finished_ttl_s == 86_400
+
+
 def test_numeric_settings_are_checked() -> None:
     settings = Settings.from_env({"JOBS_DEDUPE_WINDOW_S": "60", "JOBS_NAMESPACE": "prod"})
     assert settings.dedupe_window_s == 60 and settings.namespace == "prod"

@@ -10,7 +10,7 @@
 -- Returns {marker_present (0|1), existed_1, ..., existed_n}: existed_i is 1 when job i's
 -- record was there already, written by another request (nothing is written for it); or
 -- the id an earlier version's dedupe key holds (nothing is written either).
--- Dedupe: a job enqueued with a dedupe key has an id derived from that key (models.py),
+-- Dedupe: a job enqueued with a dedupe key has an id derived from that key (ids.py),
 -- so its record is the dedupe key: it holds as long as the record lives (waiting,
 -- running, dead, and the retention after it finished), and costs no command of its own.
 -- Safe to resend: records are written NX; a record that holds these very bytes is ours.
