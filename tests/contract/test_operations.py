@@ -274,14 +274,14 @@ def test_a_replay_request_resent_after_the_job_died_again_replays_it_once(
 
     job_id = rig.queue.enqueue_job(AUDIT, audit_payload(), max_attempts=1)
     rig.queue.fail(rig.queue.claim(1)[0], "boom")
-    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "request-1")
+    monkeypatch.setattr(operations, "request_token", lambda: "request-1")
     assert rig.queue.replay_dead_letter([job_id], actor="ops") == [job_id]
     rig.queue.fail(rig.queue.claim(1)[0], "boom again")  # its history is re-encoded here
     assert rig.queue.replay_dead_letter([job_id], actor="ops") == []  # the late copy
     assert rig.queue.get_queue_stats().dead_letter == 1
     assert [e.action for e in rig.queue.audit_log()].count("replay") == 1
 
-    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "request-2")
+    monkeypatch.setattr(operations, "request_token", lambda: "request-2")
     assert rig.queue.replay_dead_letter([job_id], actor="ops") == [job_id]  # a new request
 
 
@@ -292,14 +292,14 @@ def test_a_late_copy_of_a_pause_cannot_undo_a_later_resume(
     the type: the copy finds its request in the audit and changes nothing."""
     from jobs_core.queue import operations
 
-    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "pause-1")
+    monkeypatch.setattr(operations, "request_token", lambda: "pause-1")
     assert rig.queue.pause_type(AUDIT, actor="alice") is True
-    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "resume-1")
+    monkeypatch.setattr(operations, "request_token", lambda: "resume-1")
     assert rig.queue.resume_type(AUDIT, actor="bob") is True
-    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "pause-1")
+    monkeypatch.setattr(operations, "request_token", lambda: "pause-1")
     assert rig.queue.pause_type(AUDIT, actor="alice") is True  # what the first copy did
     assert rig.queue.get_queue_stats().by_type[AUDIT].paused_since is None
     assert [e.action for e in rig.queue.audit_log()] == ["resume", "pause"]
-    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "pause-2")
+    monkeypatch.setattr(operations, "request_token", lambda: "pause-2")
     assert rig.queue.pause_type(AUDIT, actor="alice") is True  # a new request does pause
     assert rig.queue.get_queue_stats().by_type[AUDIT].paused_since is not None

@@ -97,9 +97,8 @@ def test_410_disables_the_partner_and_holds_its_webhooks_until_re_enabled(
 
     from jobs_core.queue import operations
 
-    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "enable-1")
+    monkeypatch.setattr(operations, "request_token", lambda: "enable-1")
     assert p.queue.enable_partner("partner-a", actor="ops") == 5
-    monkeypatch.undo()
     [entry] = [e for e in p.queue.audit_log() if e.action == "enable_partner"]
     assert (entry.actor, entry.partner, entry.count) == ("ops", "partner-a", 5)
     p.run(processor)
@@ -115,7 +114,7 @@ def test_410_disables_the_partner_and_holds_its_webhooks_until_re_enabled(
     p.status("partner-a", receiver.url, "esc-7")
     p.run(processor)
     assert p.queue.get_queue_stats().disabled_endpoints == 1
-    monkeypatch.setattr(operations.secrets, "token_hex", lambda n: "enable-1")
+    monkeypatch.setattr(operations, "request_token", lambda: "enable-1")
     assert p.queue.enable_partner("partner-a", actor="ops") == 5  # the first copy's answer
     assert p.queue.get_queue_stats().disabled_endpoints == 1
     assert [e.action for e in p.queue.audit_log()].count("enable_partner") == 1

@@ -64,6 +64,12 @@ class AuditEntry(BaseModel):
     partner: str | None = None  # enable_partner
 
 
+def request_token() -> str:
+    """A fresh token for one operator request: every resent copy of that request carries
+    it, so the script can tell a copy it has applied already."""
+    return secrets.token_hex(8)
+
+
 def check_actor(actor: str) -> str:
     """``actor`` if it is 1 to 80 printable characters, else ``InvalidArgumentError``."""
     if not isinstance(actor, str) or not _ACTOR.match(actor):
@@ -155,7 +161,7 @@ class QueueOperations:
             partner,
             self.now_ms(),
             check_actor(actor),
-            secrets.token_hex(8),  # the request: every resent copy carries the same token
+            request_token(),
         ]
         _, moved = self._run(scripts.ENABLE_PARTNER, keys, args)
         return int(moved)
@@ -274,7 +280,7 @@ class QueueOperations:
             self.now_ms(),
             limit,
             check_actor(actor),
-            secrets.token_hex(8),  # the request: every resent copy carries the same token
+            request_token(),
             *(job_ids or []),
         ]
         keys = [self.keys.timeline, self.keys.dead, self.keys.audit]
@@ -332,7 +338,7 @@ class QueueOperations:
             check_actor(actor),
             action,
             jtype,
-            secrets.token_hex(8),  # the request: every resent copy carries the same token
+            request_token(),
         ]
         return bool(int(self._run(scripts.PAUSE, [self.keys.timeline, self.keys.audit], args)))
 
