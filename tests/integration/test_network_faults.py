@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from jobs_core import JobQueue, JobState, RedisBackend, Settings
+from jobs_core import JobQueue, JobState, JobType, RedisBackend, Settings
 from jobs_core.queue.backends.upstash import UpstashBackend
+from jobs_core.queue.hints import hints_for
 
 from tests.support.fault_proxy import FaultProxy
 from tests.support.upstash_server import UpstashServer
@@ -119,6 +120,69 @@ def test_a_late_original_claim_over_upstash_leases_nothing_more(
     stats = queue.get_queue_stats()
     assert len(claimed) == 16
     assert (stats.running, stats.ready) == (16, 32)
+
+
+def test_a_late_hinted_original_that_reads_no_record_leases_nothing_more(
+    redis_url: str, proxy: FaultProxy, namespace: str
+) -> None:
+    """A kicked drain's first claim names two jobs whose records it holds and takes one:
+    the resend takes it; the original arrives, would take the other without reading any
+    key, and meets the resend's fence member first in its scan instead."""
+    setup = direct_queue(redis_url, namespace)
+    result = setup.enqueue_batch([(JobType.AUDIT_LOG_CREATED, AUDIT)] * 2, read_marker=True)
+    hints = hints_for(result.queued)
+    queue = proxied_queue(proxy, namespace)
+    queue.get_queue_stats()
+    proxy.hold_next_request(LATE_S)
+    [claimed] = queue.claim_batch(1, hints=hints).jobs
+    wait_for_late_original(proxy)
+    stats = setup.get_queue_stats()
+    assert (stats.running, stats.ready) == (1, 1)
+    [other] = setup.claim(16)
+    assert {claimed.id, other.id} == set(result.ids) and other.attempt == 1
+
+
+def test_a_late_original_that_only_reaps_leases_nothing_beyond_its_resend(
+    redis_url: str, proxy: FaultProxy, namespace: str
+) -> None:
+    """Two leases expired; the resend reaps and takes one (its limit), the original
+    arrives and finds the other expired lease: it reads the resend's claim key in the same
+    read as the lease's record, and leaves it for the next claim."""
+    setup = direct_queue(redis_url, namespace)
+    ids = setup.enqueue_jobs([("audit_log_created", AUDIT)] * 2)
+    setup.claim(2, lease_s=0.3)  # their holder dies
+    time.sleep(0.4)
+    queue = proxied_queue(proxy, namespace)
+    queue.get_queue_stats()
+    proxy.hold_next_request(LATE_S)
+    [first] = queue.claim(1)
+    wait_for_late_original(proxy)
+    [second] = setup.claim(16)  # not leased under the late original's token
+    assert {first.id, second.id} == set(ids)
+    assert first.attempt == second.attempt == 2
+
+
+def test_an_expired_fence_is_removed_by_a_later_claim(
+    redis_url: str, proxy: FaultProxy, namespace: str
+) -> None:
+    """A resend leaves its fence member in the timeline (a late original must meet it);
+    once the lease it fenced is over, the next claim removes it with its own ZREM."""
+    setup = direct_queue(redis_url, namespace)
+    setup.enqueue_jobs([("audit_log_created", AUDIT)] * 2)
+    queue = proxied_queue(proxy, namespace)
+    queue.get_queue_stats()
+    proxy.hold_next_request(LATE_S)
+    assert len(queue.claim(1, lease_s=1)) == 1
+    wait_for_late_original(proxy)
+    raw = redis.Redis.from_url(redis_url, decode_responses=True)
+
+    def fences() -> list[str]:
+        return [m for m in raw.zrange(setup.keys.timeline, 0, -1) if m.startswith("!fence|")]
+
+    assert len(fences()) == 1
+    time.sleep(1.1)
+    assert len(setup.claim(16)) == 2  # the expired lease, reaped, and the other job
+    assert fences() == []
 
 
 def test_a_late_original_settle_after_its_resend_changes_nothing(

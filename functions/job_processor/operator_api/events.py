@@ -56,14 +56,19 @@ def handle(event: Mapping[str, Any], context: LambdaContext, svc: Services) -> d
         logger.warning("ignoring an event of unknown shape", extra={"keys": sorted(event)[:10]})
         return {"status": "ignored", "reason": "unrecognised event"}
     logger.set_correlation_id(event.get("id"))
-    return drain(svc, context, fan_out=kind != "fanout")
+    hints = event.get("hints") if kind == "kick" else None
+    return drain(svc, context, fan_out=kind != "fanout", hints=hints)
 
 
-def drain(svc: Services, context: LambdaContext, *, fan_out: bool) -> dict[str, Any]:
-    """Drain within the invocation's budget; fan out when a backlog is left (if allowed)."""
-    from jobs_core import fanout_count, publish_drain  # the report's and metrics' modules
+def drain(
+    svc: Services, context: LambdaContext, *, fan_out: bool, hints: object = None
+) -> dict[str, Any]:
+    """Drain within the invocation's budget; fan out when a backlog is left (if allowed).
+    A kick's ``hints`` (the jobs its enqueue wrote) go with the drain's first claim."""
+    from jobs_core import fanout_count, parse_hints, publish_drain  # on first use
 
-    report = svc.processor.drain(context.get_remaining_time_in_millis() / 1000)
+    remaining_s = context.get_remaining_time_in_millis() / 1000
+    report = svc.processor.drain(remaining_s, hints=parse_hints(hints))
     started = 0
     wanted = fanout_count(report, svc.config.max_fanout) if fan_out else 0
     if wanted:

@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     )
     from .queue.backends import Backend, backend_from_settings, memory_backend
     from .queue.backends.redis_tcp import RedisBackend
+    from .queue.hints import ClaimHint, parse_hints
     from .queue.scripts import SettleCode
     from .views import audit_view, event_view, iso, job_summary, job_view, redact_data, stats_view
     from .webhook_urls import Resolver, UnsafeDestinationError, check_webhook_url, system_resolver
@@ -98,6 +99,7 @@ _LAZY = {
     ),
     **dict.fromkeys(("Backend", "backend_from_settings", "memory_backend"), ".queue.backends"),
     "SettleCode": ".queue.scripts",
+    **dict.fromkeys(("ClaimHint", "parse_hints"), ".queue.hints"),
     **dict.fromkeys(
         ("audit_view", "event_view", "iso", "job_summary", "job_view", "redact_data", "stats_view"),
         ".views",
@@ -152,6 +154,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "BatchResult",
+    "ClaimHint",
     "ClaimedJob",
     "Clock",
     "ConfigurationError",
@@ -218,6 +221,7 @@ __all__ = [
     "kick_processor",
     "logger",
     "memory_backend",
+    "parse_hints",
     "process_batch",
     "process_next_job",
     "publish_drain",

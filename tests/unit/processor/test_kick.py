@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from jobs_core import EnqueueResult
+from jobs_core import EnqueueResult, JobType, Settings
 from jobs_core.processor.kick import FANOUT_SOURCE, KICK_SOURCE, Kicker, kick_processor
+from jobs_core.queue.hints import MAX_HINT_BYTES, hints_for
+from jobs_core.queue.specs import build_job
 
 from .support import RecordingLambda
 
@@ -24,6 +26,40 @@ def test_kick_invokes_asynchronously_when_no_processor_is_active() -> None:
     assert call["FunctionName"] == "escrow-jobs-processor"
     assert call["InvocationType"] == "Event"
     assert json.loads(call["Payload"]) == {"source": KICK_SOURCE, "reason": "enqueue"}
+
+
+def test_a_kick_carries_the_records_of_the_jobs_without_personal_data() -> None:
+    settings = Settings(namespace="kick")
+    audit = {"transactionId": "esc-1", "action": "released", "actor": "buyer-1"}
+    email = {"transactionId": "esc-1", "recipientEmail": "user@example.com", "amount": 100}
+    jobs = (
+        build_job((JobType.AUDIT_LOG_CREATED, audit), 1_764_000_000_000, settings),
+        build_job((JobType.SEND_RELEASE_EMAIL, email), 1_764_000_000_000, settings),
+    )
+    client = RecordingLambda()
+    result = EnqueueResult([j.id for j in jobs], processor_active=False, queued=jobs)
+    assert Kicker("fn", client=client).kick(result)
+    event = json.loads(client.calls[0]["Payload"])
+    assert event["hints"] == [
+        {
+            "member": f"audit_log_created|{jobs[0].id}",
+            "score": "1763999999999.75",
+            "record": jobs[0].record,
+        }
+    ]
+    assert "user@example.com" not in client.calls[0]["Payload"].decode()
+
+
+def test_a_kick_carries_records_up_to_its_size_cap() -> None:
+    settings = Settings(namespace="kick")
+    audit = {"transactionId": "esc-1", "action": "released", "actor": "a" * 250}
+    jobs = tuple(
+        build_job((JobType.AUDIT_LOG_CREATED, audit), 1_764_000_000_000 + i, settings)
+        for i in range(400)
+    )
+    hints = hints_for(jobs)
+    assert 0 < len(hints) < len(jobs)
+    assert sum(len(h.record) for h in hints) <= MAX_HINT_BYTES
 
 
 def test_no_kick_while_a_processor_holds_the_marker() -> None:

@@ -7,13 +7,13 @@ import time
 from typing import Any
 
 import pytest
-from jobs_core import BackendError, Job, JobQueue
+from jobs_core import BackendError, ClaimHint, Job, JobQueue, Kicker
 from jobs_core.processor.kick import FANOUT_SOURCE
 from operator_api import events, wiring
 
 from functions.job_processor import app
 
-from .support import AUDIT, FakeContext, RecordingLambda, enqueue, load_event
+from .support import AUDIT, FakeContext, RecordingLambda, enqueue, load_event, payload
 
 FAST = {
     "JOB_PROCESSOR_JOB_TIMEOUT_S": "0.2",
@@ -51,6 +51,38 @@ def test_schedule_and_kick_drain_the_queue_and_publish_metrics(
     assert client.calls == []
     totals = metric_lines(capsys)[0]
     assert totals["JobsSucceeded"] in (9, [9.0], 9.0)
+
+
+def test_a_kicks_hints_go_with_the_drains_first_claim(
+    queue: JobQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event the API's kick sends, hints and all, reaches the first claim."""
+    result = queue.enqueue_batch([(AUDIT, payload(AUDIT), None)] * 2, read_marker=True)
+    kicked = RecordingLambda()
+    assert Kicker("escrow-jobs-processor", client=kicked).kick(result)
+    [event] = kicked.events()
+    sent: list[tuple[ClaimHint, ...]] = []
+    claim_batch = queue.claim_batch
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        sent.append(tuple(kwargs.get("hints", ())))
+        return claim_batch(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "claim_batch", spy)
+    answer = events.handle(event, FakeContext(30), services(queue, lambda job: None, kicked))  # type: ignore[arg-type]
+
+    assert answer["succeeded"] == 2
+    assert [h.member for h in sent[0]] == [f"{AUDIT.value}|{i}" for i in result.ids]
+    assert all(hints == () for hints in sent[1:])
+
+
+def test_a_kick_with_malformed_hints_still_drains(queue: JobQueue) -> None:
+    enqueue(queue, 2)
+    event = {**load_event("kick"), "hints": [{"member": "x", "score": "1", "record": "{}"}]}
+    answer = events.handle(
+        event, FakeContext(30), services(queue, lambda job: None, RecordingLambda())
+    )  # type: ignore[arg-type]
+    assert answer["succeeded"] == 2
 
 
 def test_a_backlog_left_at_the_end_of_the_budget_fans_out(queue: JobQueue) -> None:

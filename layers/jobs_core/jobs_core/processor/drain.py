@@ -55,6 +55,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import BackendError
 from ..logging import logger
@@ -64,6 +65,9 @@ from .batch import BatchRunner, HandlerRegistry
 from .config import ProcessorConfig
 from .pool import WorkerPool
 from .report import BatchResult, DrainReport, JobResult, StopReason
+
+if TYPE_CHECKING:
+    from ..queue.hints import ClaimHint
 
 MARKER_RELEASE_S = 0.001  # a marker TTL of 1 ms: how a drain lets go of the marker
 
@@ -180,11 +184,13 @@ class Processor:
         *,
         types: Iterable[JobType | str] | None = None,
         measure_backlog: bool = True,
+        hints: Sequence[ClaimHint] = (),
     ) -> DrainReport:
         """Run batches until the queue stays idle or the budget runs out; never past
         ``remaining_s - safety_margin_s``. A backend error ends the drain and is kept
         in ``report.error``. When the budget ran out right after a full batch, one
         stats call measures the backlog (``report.backlog``) for the fan-out decision.
+        ``hints`` (a kick's jobs, with their records) go with the first claim.
         """
         cfg = self.config
         start = self._clock()
@@ -205,6 +211,7 @@ class Processor:
                     types=wanted,
                     lease_s=self._lease_s(now, hard_stop, cfg.batch_size),
                     hold_marker_s=hold,
+                    hints=hints if report.polls == 0 else (),
                 )
                 report.polls += 1
                 if result.out_of_memory:

@@ -26,8 +26,10 @@ variable                            meaning                                     
     kicker.kick(result)                                # True when an invoke was sent
 
 The events sent (the processor's handler recognises them by ``source``):
-``{"source": "escrow-jobs.kick", "reason": "enqueue"}`` and, for fan-out,
-``{"source": "escrow-jobs.fanout", "generation": 1}``.
+``{"source": "escrow-jobs.kick", "reason": "enqueue", "hints": [...]}`` and, for fan-out,
+``{"source": "escrow-jobs.fanout", "generation": 1}``. A kick's ``hints`` are the jobs its
+enqueue wrote, with their records, so the drain leases them without reading them
+(``queue/hints.py``: jobs without personal data only).
 """
 
 from __future__ import annotations
@@ -101,7 +103,12 @@ class Kicker:
         kicking is off. True when the invoke was accepted."""
         if not self.active or (result is not None and result.processor_active):
             return False
-        return self.invoke({"source": KICK_SOURCE, "reason": reason})
+        event: dict[str, Any] = {"source": KICK_SOURCE, "reason": reason}
+        if result is not None and result.queued:
+            from ..queue.hints import hints_for  # pydantic's model: on the first kick
+
+            event["hints"] = [h.model_dump() for h in hints_for(result.queued)]
+        return self.invoke(event)
 
     def fan_out(self, count: int, *, generation: int = 1) -> int:
         """Start ``count`` more processors; returns how many invokes were accepted."""

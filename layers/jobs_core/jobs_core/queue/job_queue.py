@@ -12,7 +12,7 @@ import random
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock, SystemClock
 from ..config import Settings, default_processor_id
@@ -20,18 +20,22 @@ from ..errors import LeaseLostError
 from ..models import ClaimedJob, EventKind, Job, JobEvent, JobState, JobType
 from . import scripts
 from .backends import Backend, ScriptArg, backend_from_settings
-from .keys import QueueKeys
+from .keys import QueueKeys, enqueued_score
 from .operations import QueueOperations
 from .specs import (
     GATED_ARG,
     ClaimResult,
     EnqueueResult,
     JobSpec,
+    NewJob,
     Outcome,
     PayloadInput,
     build_job,
     error_text,
 )
+
+if TYPE_CHECKING:
+    from .hints import ClaimHint
 
 # Lua's unpack() takes at most ~8000 values; 6 arguments per job keeps a call well under.
 MAX_JOBS_PER_CALL = 1000
@@ -116,6 +120,7 @@ class JobQueue(QueueOperations):
         jobs = [build_job(spec, now, self.settings) for spec in specs]
         ids: list[str] = []
         duplicates: list[bool] = []
+        queued: list[NewJob] = []
         active = False
         legacy = self.settings.legacy_dedupe_keys
         for start in range(0, len(jobs), MAX_JOBS_PER_CALL):
@@ -123,7 +128,7 @@ class JobQueue(QueueOperations):
             marker_at = now if read_marker and start == 0 else 0
             args: list[ScriptArg] = [self.keys.prefix, marker_at, len(chunk)]
             for job in chunk:
-                args += [job.id, job.type.value, job.due_ms, job.record, job.route]
+                args += [job.id, job.type.value, enqueued_score(job.due_ms), job.record, job.route]
             if legacy:
                 args += [job.dedupe_key or "" for job in chunk]
             reply = self._run(scripts.ENQUEUE, [self.keys.timeline], args)
@@ -134,7 +139,9 @@ class JobQueue(QueueOperations):
                 code = existed.decode() if isinstance(existed, bytes) else str(existed)
                 ids.append(job.id if code in ("0", "1") else code)
                 duplicates.append(code != "0")
-        return EnqueueResult(ids, active, duplicates)
+                if code == "0":
+                    queued.append(job)
+        return EnqueueResult(ids, active, duplicates, tuple(queued))
 
     # -- claim and settle ------------------------------------------------------------------
 
@@ -163,8 +170,13 @@ class JobQueue(QueueOperations):
         types: Iterable[JobType | str] | None = None,
         lease_s: float | None = None,
         hold_marker_s: float = 0.0,
+        hints: Sequence[ClaimHint] = (),
     ) -> ClaimResult:
-        """``claim``, with what the script saw: the next due time and a full Redis."""
+        """``claim``, with what the script saw: the next due time and a full Redis.
+
+        ``hints`` are jobs whose records the caller holds (a kick's: ``hints.py``); one
+        found as its enqueue left it is leased without its record being read.
+        """
         if limit < 1:
             return ClaimResult([], now_ms=self.now_ms())
         now = self.now_ms()
@@ -186,6 +198,7 @@ class JobQueue(QueueOperations):
             lease_ms,
             GATED_ARG,
             self._gate_conf,
+            " ".join(f"{h.member} {h.score}" for h in hints),
         ]
         reply = self._run(
             scripts.CLAIM,
@@ -196,6 +209,8 @@ class JobQueue(QueueOperations):
         deadline = _dt(now + lease_ms)
         claimed = []
         for raw in reply[scripts.CLAIM_HEADER :]:
+            if raw[:1] == "=":  # the i-th hint's job: its record was not read
+                raw = hints[int(raw[1:]) - 1].record
             job = Job.from_record(raw, state=JobState.RUNNING)
             claimed.append(
                 ClaimedJob(job=job, token=token, attempt=job.attempts + 1, lease_deadline=deadline)

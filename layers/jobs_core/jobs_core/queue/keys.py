@@ -12,17 +12,21 @@ Layout (``P`` = ``{namespace}:``):
   due (ready when score <= now, scheduled otherwise), and ``<type>|<id>|<token>``
   for a leased job, scored by *minus* its lease deadline. One range ``[-now, +inf]``
   then yields expired leases first (before any backlog), due jobs next, and the next
-  job due: one probe finds all three.
+  job due: one probe finds all three. An enqueue scores a job a quarter of a
+  millisecond before it is due (``enqueued_score``); every other path scores whole
+  milliseconds, so a claim can tell a job still as its enqueue left it (claim hints).
 - ``P dead``       sorted set of dead-lettered job ids scored by the time they died.
 - ``P job:<id>``   the job record (JSON string); finished records carry a TTL. A job
   enqueued with a dedupe key has the id derived from the key (``ids.dedupe_job_id``),
   so its record is the dedupe key too. (``P dedupe:<k>`` -> id: earlier versions' dedupe
   keys, only read with ``Settings.legacy_dedupe_keys``, for one window after an upgrade.)
 - ``P claim:<t>``  written by a resent claim: the ids it took under token ``t`` (''
-  for none), so a late original of the same claim returns them and leases nothing.
+  for none), so a late original of the same claim (which meets the resend's fence member,
+  below) returns them and leases nothing.
 - ``P audit``      list of operator actions (JSON, newest first, ``AUDIT_LIMIT`` kept).
 
-The timeline also holds a few members that are not jobs (their "type" starts with ``~``):
+The timeline also holds a few members that are not jobs (their "type" starts with ``~``
+or ``!``):
 
 - ``~pause|<type>`` per paused job type, scored by minus the time it was paused: below
   every due time, so the claim's one range read (which it makes anyway) sees the pauses
@@ -32,6 +36,9 @@ The timeline also holds a few members that are not jobs (their "type" starts wit
   claim's range. A processor
   sets it in its claim; an enqueuer reads it in the ZADD that queues its jobs (``LT CH``):
   knowing whether to kick a processor costs no command of its own.
+- ``!fence|<token>|<expiry ms>``, written by a resent claim at minus its ``now``, where
+  the original's scan begins: a late original that reads no record (every job hinted)
+  meets it first. A later claim removes it once expired.
 - ``~disabled|<partner>`` per partner whose endpoint is disabled, scored ``DISABLED_SCORE``
   (below every other score: outside the claim's range), so the monitor's one read of the
   timeline counts them too.
@@ -59,6 +66,15 @@ AUDIT_LIMIT = 1000
 PARTNER = "partner:"
 HELD = "held:"
 INFLIGHT = "inflight:"
+
+
+FENCE = "!fence"  # a resent claim's fence member's "type" part (the scripts spell it too)
+
+
+def enqueued_score(due_ms: int) -> str:
+    """The timeline score an enqueue gives a job due at ``due_ms``: a quarter of a
+    millisecond earlier, a fraction no other path writes (the claim's hint check)."""
+    return f"{due_ms - 1}.75"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ same script as the action. Nothing here runs on the enqueue, claim or settle pat
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 from collections.abc import Sequence
@@ -114,7 +115,7 @@ class QueueOperations:
                 )
             if due is None:
                 return job.model_copy(update={"state": JobState.RUNNING})
-            return self._waiting(job, int(float(due)))
+            return self._waiting(job, math.ceil(float(due)))  # whole ms (keys.py)
         return job
 
     def _waiting(self, job: Job, due_ms: int) -> Job:

@@ -57,6 +57,8 @@ class EnqueueResult:
     processor_active: bool  # a processor held its marker (only read when asked)
     # One per spec: True where its dedupe key's job existed already, so nothing was written.
     duplicates: list[bool] = field(default_factory=list)
+    # The jobs this request wrote (a kick carries them to the processor: hints.py).
+    queued: tuple[NewJob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

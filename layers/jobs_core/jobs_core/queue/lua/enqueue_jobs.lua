@@ -3,7 +3,8 @@
 -- ARGV[1] key prefix
 -- ARGV[2] now (ms) to read the processor-active marker at, or 0 not to read it
 -- ARGV[3] number of jobs n
--- then 5 per job: id, type, due (ms), record (JSON), route ('' for none, else
+-- then 5 per job: id, type, score (keys.enqueued_score: due ms less a quarter), record
+--   (JSON), route ('' for none, else
 --   '<partner>\t<escrow>\t<version>\t': the partner gate's entry; with an escrow, the job
 --   joins the escrow's chain so its status webhooks go in version order)
 -- then, with Settings.legacy_dedupe_keys only, n legacy dedupe keys ('' for none: below)

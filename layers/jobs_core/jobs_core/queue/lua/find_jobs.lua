@@ -23,13 +23,14 @@ local function scan(key, is_dead)
         local bar2 = string.find(rest, '|', 1, true)
         id = bar2 and string.sub(rest, 1, bar2 - 1) or rest
         where = bar2 and 'running' or 'waiting'
-        if string.sub(m, 1, 1) == '~' then id = nil end -- a pause, a disabled partner, the marker
+        -- a pause, a disabled partner, the marker, a resent claim's fence
+        if string.find('~!', string.sub(m, 1, 1), 1, true) then id = nil end
       end
       if id then
         keys[#keys + 1] = prefix .. 'job:' .. id
         wheres[#wheres + 1] = where
         -- A lease scores minus its deadline.
-        scores[#scores + 1] = where == 'running' and -tonumber(got[i + 1]) or got[i + 1]
+        scores[#scores + 1] = math.ceil(where == 'running' and -tonumber(got[i + 1]) or tonumber(got[i + 1]))
       end
     end
     if #keys > 0 then

@@ -55,12 +55,13 @@ while true do
       id = bar2 and string.sub(rest, 1, bar2 - 1) or rest
       ok = (state == 'running') == (bar2 ~= nil)
         and (want_type == '' or string.sub(m, 1, bar - 1) == want_type)
+        and string.byte(m, 1) ~= 33 -- not a resent claim's fence ('!fence|<token>|<expiry>')
     end
     if ok then
       matched = matched + 1
       if matched > offset and #picked < limit then
         picked[#picked + 1] = prefix .. 'job:' .. id
-        scores[#scores + 1] = sign * tonumber(got[i + 1])
+        scores[#scores + 1] = math.ceil(sign * tonumber(got[i + 1])) -- whole ms (keys.py)
       end
     end
   end

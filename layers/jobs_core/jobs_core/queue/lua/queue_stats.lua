@@ -33,13 +33,13 @@ for i = 1, #entries, 2 do
     slot(string.sub(m, bar + 1))[5] = -score
   elseif jtype == '~disabled' then
     disabled = disabled + 1
-  elseif jtype ~= '~active' then
+  elseif jtype ~= '~active' and jtype ~= '!fence' then
     local c = slot(jtype)
     if string.find(m, '|', bar + 1, true) then
       c[3] = c[3] + 1
     elseif score <= now then
       c[1] = c[1] + 1
-      if c[4] < 0 then c[4] = score end
+      if c[4] < 0 then c[4] = math.ceil(score) end -- whole ms (keys.py)
     else
       c[2] = c[2] + 1
     end
