@@ -12,7 +12,9 @@ When to poll again
     delayed job's kick runs it about on time. If nothing is due within the budget it
     stops right after the batch, without another poll (``idle_exit_s`` > 0 keeps an idle
     tail of polls instead, backing off from ``idle_poll_min_s`` to ``idle_poll_max_s``);
-    work that arrives later kicks a processor, which costs no Redis command.
+    work that arrives later kicks a processor, which costs no Redis command. A kicked
+    drain's first claim carries the kick's hints, the records its enqueue wrote, and
+    leases those jobs without reading them (``queue/hints.py``).
 
 While draining, a batch's settle runs on a settler thread as the next batch is claimed
 and run (at most one settle in flight; its result is collected before the next is sent,

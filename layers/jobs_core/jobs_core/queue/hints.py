@@ -8,6 +8,10 @@ since: those write whole-millisecond scores) is leased without its record being 
 which saves a lone job the claim's MGET. Any other job is read as usual, so a kick that
 arrives late, or twice, is harmless: a job is leased once, by the claim that finds it.
 
+A hint is trusted as the queue is: only the escrow API may send a kick (the stack's
+``KickTheProcessor`` grant; the processor's own fan-out carries none), and the API may
+write any job anyway.
+
 Only jobs without personal data are carried. An email job's record holds addresses, and
 an invoke payload sits in Lambda's event queue (up to the processor's five-minute event
 age), outside the stores we redact and expire; those jobs cost the one read more.

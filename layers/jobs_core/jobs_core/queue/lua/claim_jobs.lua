@@ -94,8 +94,8 @@ if ARGV[10] ~= '0' and is_oom(redis.pcall('ZADD', tl, -(now + tonumber(ARGV[10])
   oom = 1
 end
 
--- A resend's fence: the claim key, and the timeline member an original that reads no key
--- meets first in its scan.
+-- A resend's fence: the claim key (the ids it took) and the timeline member that a late
+-- original meets first in its scan.
 local function write_fence(ids_text)
   local set = redis.pcall('SET', claim_key, ids_text, 'PX', ARGV[11])
   local member = '!fence|' .. token .. '|' .. (now + tonumber(ARGV[11]))
