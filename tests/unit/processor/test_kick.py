@@ -37,7 +37,7 @@ def test_a_kick_carries_the_records_of_the_jobs_without_personal_data() -> None:
         build_job((JobType.SEND_RELEASE_EMAIL, email), 1_764_000_000_000, settings),
     )
     client = RecordingLambda()
-    result = EnqueueResult([j.id for j in jobs], processor_active=False, queued=jobs)
+    result = EnqueueResult([j.id for j in jobs], False, [False, False], jobs)
     assert Kicker("fn", client=client).kick(result)
     event = json.loads(client.calls[0]["Payload"])
     assert event["hints"] == [

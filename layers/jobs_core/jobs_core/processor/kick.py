@@ -104,10 +104,11 @@ class Kicker:
         if not self.active or (result is not None and result.processor_active):
             return False
         event: dict[str, Any] = {"source": KICK_SOURCE, "reason": reason}
-        if result is not None and result.queued:
+        queued = result.queued if result is not None else []
+        if queued:
             from ..queue.hints import hints_for  # pydantic's model: on the first kick
 
-            event["hints"] = [h.model_dump() for h in hints_for(result.queued)]
+            event["hints"] = [h.model_dump() for h in hints_for(queued)]
         return self.invoke(event)
 
     def fan_out(self, count: int, *, generation: int = 1) -> int:

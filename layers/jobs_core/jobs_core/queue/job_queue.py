@@ -27,7 +27,6 @@ from .specs import (
     ClaimResult,
     EnqueueResult,
     JobSpec,
-    NewJob,
     Outcome,
     PayloadInput,
     build_job,
@@ -120,7 +119,6 @@ class JobQueue(QueueOperations):
         jobs = [build_job(spec, now, self.settings) for spec in specs]
         ids: list[str] = []
         duplicates: list[bool] = []
-        queued: list[NewJob] = []
         active = False
         legacy = self.settings.legacy_dedupe_keys
         for start in range(0, len(jobs), MAX_JOBS_PER_CALL):
@@ -139,9 +137,7 @@ class JobQueue(QueueOperations):
                 code = existed.decode() if isinstance(existed, bytes) else str(existed)
                 ids.append(job.id if code in ("0", "1") else code)
                 duplicates.append(code != "0")
-                if code == "0":
-                    queued.append(job)
-        return EnqueueResult(ids, active, duplicates, tuple(queued))
+        return EnqueueResult(ids, active, duplicates, jobs)
 
     # -- claim and settle ------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ Pure: no I/O. ``JobQueue`` builds every job here before its one enqueue call.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -57,8 +57,12 @@ class EnqueueResult:
     processor_active: bool  # a processor held its marker (only read when asked)
     # One per spec: True where its dedupe key's job existed already, so nothing was written.
     duplicates: list[bool] = field(default_factory=list)
-    # The jobs this request wrote (a kick carries them to the processor: hints.py).
-    queued: tuple[NewJob, ...] = ()
+    jobs: Sequence[NewJob] = ()  # one per spec, as built (written or not: see duplicates)
+
+    @property
+    def queued(self) -> list[NewJob]:
+        """The jobs this request wrote (a kick carries them to the processor: hints.py)."""
+        return [job for job, dup in zip(self.jobs, self.duplicates, strict=False) if not dup]
 
 
 @dataclass(frozen=True, slots=True)
