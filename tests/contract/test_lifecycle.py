@@ -260,3 +260,18 @@ def test_replay_and_purge_dead_letter(rig: QueueRig) -> None:
 
 def test_unknown_job_id_has_no_status(rig: QueueRig) -> None:
     assert rig.queue.get_job_status("01NOPE") is None
+
+
+def test_a_settle_writes_the_payload_back_as_it_was_stored(rig: QueueRig) -> None:
+    """The settle rewrites the record's header only: the payload's text (here with a
+    character outside ASCII) comes back byte for byte, not encoded again."""
+    payload = {"transactionId": "esc-1", "action": "released", "actor": "Zoë"}
+    job_id = rig.queue.enqueue_job("audit_log_created", payload)
+    stored = rig.raw.get(rig.queue.keys.job(job_id)).partition("\n")[2]
+    [claimed] = rig.queue.claim(1)
+    rig.queue.fail(claimed, "boom", delay_s=0)  # a retry rewrites the record
+    [again] = rig.queue.claim(1)
+    rig.queue.complete(again)
+    assert rig.raw.get(rig.queue.keys.job(job_id)).partition("\n")[2] == stored
+    done = rig.queue.get_job_status(job_id)
+    assert done is not None and done.payload["actor"] == "Zoë" and done.attempts == 2

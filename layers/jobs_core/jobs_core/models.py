@@ -191,8 +191,9 @@ class Job(BaseModel):
         """The payload as its job type's model (validated again: a record may predate a change)."""
         return PAYLOAD_MODELS[self.type].model_validate(self.payload)
 
-    def to_record(self) -> str:
-        """The stored JSON form (see the module docstring)."""
+    def to_record(self, *, payload_json: str | None = None) -> str:
+        """The stored JSON form (see the module docstring). ``payload_json``: the payload's
+        text as read from the record, written back as it was instead of encoded again."""
         return encode_record(
             id=self.id,
             type=self.type,
@@ -208,7 +209,7 @@ class Job(BaseModel):
             correlation_id=self.correlation_id,
             settled_by=self.settled_by,
             history=self.history,
-            payload_json=encode_payload(self.payload),
+            payload_json=encode_payload(self.payload) if payload_json is None else payload_json,
         )
 
     def with_event(self, event: JobEvent, **update: Any) -> Job:
@@ -308,6 +309,8 @@ class ClaimedJob(BaseModel):
     token: str
     attempt: int  # this run's attempt number, starting at 1
     lease_deadline: datetime
+    # The payload's text in the claimed record: the settle writes it back unchanged.
+    payload_json: str | None = Field(default=None, repr=False)
 
     @property
     def id(self) -> str:

@@ -209,7 +209,13 @@ class JobQueue(QueueOperations):
                 raw = hints[int(raw[1:]) - 1].record
             job = Job.from_record(raw, state=JobState.RUNNING)
             claimed.append(
-                ClaimedJob(job=job, token=token, attempt=job.attempts + 1, lease_deadline=deadline)
+                ClaimedJob(
+                    job=job,
+                    token=token,
+                    attempt=job.attempts + 1,
+                    lease_deadline=deadline,
+                    payload_json=raw.partition("\n")[2],
+                )
             )
         next_due = int(reply[2])
         return ClaimResult(
@@ -276,6 +282,7 @@ class JobQueue(QueueOperations):
 
     def _settlement(self, outcome: Outcome, now: int) -> tuple[str, str, int, JobState]:
         claimed, job = outcome.claimed, outcome.claimed.job
+        text = claimed.payload_json  # the payload as claimed: written back, not encoded again
         if outcome.kind == "release":
             return "release", "", _ms(job.next_run_at), JobState.QUEUED
         started = outcome.started_ms or now
@@ -298,11 +305,11 @@ class JobQueue(QueueOperations):
         if kind == "hold":
             update = {**common, "state": JobState.HELD, "last_error": outcome.error}
             held = job.with_event(JobEvent(kind=EventKind.HELD, **event), **update)
-            return "hold", held.to_record(), now, JobState.HELD
+            return "hold", held.to_record(payload_json=text), now, JobState.HELD
         if kind == "done":
             update = {**common, "state": JobState.SUCCEEDED, "finished_at": _dt(now)}
             done = job.with_event(JobEvent(kind=EventKind.SUCCEEDED, **event), **update)
-            return "done", done.to_record(), now, JobState.SUCCEEDED
+            return "done", done.to_record(payload_json=text), now, JobState.SUCCEEDED
         if kind == "dead":
             update = {
                 **common,
@@ -311,7 +318,7 @@ class JobQueue(QueueOperations):
                 "last_error": outcome.error,
             }
             dead = job.with_event(JobEvent(kind=EventKind.DEAD, **event), **update)
-            return "dead", dead.to_record(), now, JobState.DEAD
+            return "dead", dead.to_record(payload_json=text), now, JobState.DEAD
         delay = outcome.delay_s
         if delay is None:
             policy = self.settings.retry_policy(job.type.value)
@@ -326,7 +333,7 @@ class JobQueue(QueueOperations):
         retry = job.with_event(
             JobEvent(kind=EventKind.RETRIED, next_run_at=_dt(due), **event), **update
         )
-        return "retry", retry.to_record(), due, JobState.SCHEDULED
+        return "retry", retry.to_record(payload_json=text), due, JobState.SCHEDULED
 
     def extend_leases(self, claimed: Sequence[ClaimedJob], lease_s: float) -> list[bool]:
         """Push the lease deadline of held jobs to now + ``lease_s``; False where lost."""
