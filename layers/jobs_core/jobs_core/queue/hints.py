@@ -39,7 +39,7 @@ MAX_HINTS = 100
 class ClaimHint(BaseModel):
     """A queued job whose record the claimer holds: as the enqueue wrote it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     member: str = Field(pattern=r"^[a-z_]{1,64}\|[0-9a-f-]{1,64}$")  # '<type>|<id>'
     score: str = Field(pattern=r"^[0-9]{1,16}\.75$")  # keys.enqueued_score
