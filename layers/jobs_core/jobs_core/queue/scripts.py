@@ -62,10 +62,10 @@ PURGE_DEAD = Script.load("purge_dead")
 LIST_JOBS = Script.load("list_jobs", read_only=True)
 FIND_JOBS = Script.load("find_jobs", read_only=True)
 ACT_ON_WAITING = Script.load("act_on_waiting_job")
-PAUSE = Script.load("pause_type")
+PAUSE = Script.load("pause_type", prelude="audited_request")
 LIST_AUDIT = Script.load("list_audit", read_only=True)
 COUNT_DEAD = Script.load("count_dead", read_only=True)
-ENABLE_PARTNER = Script.load("enable_partner")
+ENABLE_PARTNER = Script.load("enable_partner", prelude="audited_request")
 LIST_PARTNERS = Script.load("list_partners", read_only=True)
 
 CLAIM_HEADER = 4  # claim_jobs returns {reaped, dead_lettered, next due, oom, records...}

@@ -8,10 +8,8 @@
 -- of a request already in the audit does nothing and answers what the first copy did (a
 -- late copy cannot re-enable a partner disabled again since).
 local prefix, p, now, request = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[5]
-local mark = '"request":"' .. request .. '"'
-for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, 49)) do
-  if string.find(entry, mark, 1, true) then return {1, cjson.decode(entry).count} end
-end
+local applied = audited_entry(KEYS[2], request) -- audited_request.lua, prepended
+if applied then return {1, applied.count} end
 local key, held = prefix .. 'partner:' .. p, prefix .. 'held:' .. p
 local was = redis.call('HEXISTS', key, 'disabled')
 redis.call('HDEL', key, 'disabled', 'disabled_at', 'fails', 'opens', 'open_until', 'wake')

@@ -10,10 +10,8 @@
 -- in the audit already (a late original after its resend, or after a later resume) does
 -- nothing and answers what the first copy did: it cannot undo a later operator's action.
 local now, actor, request = tonumber(ARGV[2]), ARGV[3], ARGV[6]
-local mark = '"request":"' .. request .. '"'
-for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, 49)) do
-  if string.find(entry, mark, 1, true) then return cjson.decode(entry).count end
-end
+local applied = audited_entry(KEYS[2], request) -- audited_request.lua, prepended
+if applied then return applied.count end
 local changed
 if ARGV[4] == 'pause' then
   changed = redis.call('ZADD', KEYS[1], 'NX', -now, ARGV[1])
