@@ -15,6 +15,7 @@ from jobs_core.queue.backends.upstash import UpstashBackend
 from jobs_core.queue.hints import hints_for
 
 from tests.support.fault_proxy import FaultProxy
+from tests.support.redis_server import RedisServer
 from tests.support.upstash_server import UpstashServer
 
 AUDIT = {"transactionId": "esc-1", "action": "released", "actor": "buyer-1"}
@@ -89,6 +90,32 @@ def test_a_late_original_after_an_empty_resend_leases_nothing(
     stats = setup.get_queue_stats()
     assert (stats.running, stats.ready) == (0, 1)
     assert len(setup.claim(16)) == 1
+
+
+def test_a_late_original_after_an_empty_resend_under_a_full_redis_leases_nothing(
+    namespace: str,
+) -> None:
+    """As above with Redis out of memory (``noeviction``): Redis refuses a script's writes
+    until it has made one, so the empty resend makes a write that needs no memory before
+    its fence; without the fence the late original would lease the released job."""
+    with RedisServer() as server, FaultProxy(server.url) as proxy:
+        setup = direct_queue(server.url, namespace)
+        setup.enqueue_job("audit_log_created", AUDIT)
+        [held] = setup.claim(1)
+        queue = proxied_queue(proxy, namespace)
+        queue.get_queue_stats()
+        raw = redis.Redis.from_url(server.url)
+        raw.config_set("maxmemory-policy", "noeviction")
+        raw.config_set("maxmemory", int(raw.info("memory")["used_memory"]) - 100_000)
+        with pytest.raises(redis.ResponseError, match="maxmemory"):
+            raw.set("one-more", "x")
+        proxy.hold_next_request(LATE_S)
+        assert queue.claim(16) == []
+        setup.release(held)
+        wait_for_late_original(proxy)
+        stats = setup.get_queue_stats()
+        assert (stats.running, stats.ready) == (0, 1)
+        assert len(setup.claim(16)) == 1
 
 
 def test_a_resend_after_the_original_ran_returns_its_jobs(

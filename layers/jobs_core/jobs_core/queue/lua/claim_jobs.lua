@@ -26,7 +26,7 @@
 --   none) instead of leasing more. Expired fences go in a later claim's ZREM.
 -- Calls when idle: 1 ZRANGEBYSCORE. When it claims: + MGET (none if every job is hinted),
 -- ZREM, ZADD; reaping (any number of leases) adds MSET and at most 2 ZADD, and shares the
--- MGET. A resend: + GET, ZRANGEBYSCORE, SET, ZADD (its fence).
+-- MGET. A resend: + GET, ZRANGEBYSCORE, SET, ZADD (its fence; + DEL under full memory).
 -- Paused types: their '~pause|<type>' members score minus the time of the pause, inside the
 -- range and below every due time, so the scan sees them before any due job; their jobs are
 -- skipped (the scan widens past them), and their reaped jobs are due again, not leased.
@@ -95,11 +95,18 @@ if ARGV[10] ~= '0' and is_oom(redis.pcall('ZADD', tl, -(now + tonumber(ARGV[10])
 end
 
 -- A resend's fence: the claim key (the ids it took) and the timeline member that a late
--- original meets first in its scan.
+-- original meets first in its scan. Under full memory Redis refuses a script's writes
+-- until it has made one (an empty resend has made none): a DEL of the absent claim key is
+-- a write that needs no memory, after which the fence goes in (+1 call, only then).
 local function write_fence(ids_text)
-  local set = redis.pcall('SET', claim_key, ids_text, 'PX', ARGV[11])
   local member = '!fence|' .. token .. '|' .. (now + tonumber(ARGV[11]))
-  if is_oom(set) or is_oom(redis.pcall('ZADD', tl, '-' .. ARGV[2], member)) then oom = 1 end
+  local set = redis.pcall('SET', claim_key, ids_text, 'PX', ARGV[11])
+  if is_oom(set) then
+    oom = 1
+    redis.call('DEL', claim_key)
+    redis.call('SET', claim_key, ids_text, 'PX', ARGV[11])
+  end
+  redis.call('ZADD', tl, '-' .. ARGV[2], member)
 end
 
 if resend then
