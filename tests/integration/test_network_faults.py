@@ -72,10 +72,10 @@ def test_a_late_original_claim_leases_nothing_beyond_its_resend(
     assert (stats.running, stats.ready) == (16, 32)  # not 32 running under two tokens
 
 
-def test_a_late_original_after_an_empty_resend_leases_nothing(
-    redis_url: str, proxy: FaultProxy, namespace: str
+def late_original_after_an_empty_resend(
+    redis_url: str, proxy: FaultProxy, namespace: str, *, fill_memory: bool = False
 ) -> None:
-    """The resend found nothing due; then another processor releases a job (due again at
+    """The resend finds nothing due; then another processor releases a job (due again at
     its old due time, before the original's `now`) and the original arrives: it must not
     lease that job under a token whose caller has moved on."""
     setup = direct_queue(redis_url, namespace)
@@ -83,6 +83,12 @@ def test_a_late_original_after_an_empty_resend_leases_nothing(
     [held] = setup.claim(1)
     queue = proxied_queue(proxy, namespace)
     queue.get_queue_stats()
+    if fill_memory:
+        raw = redis.Redis.from_url(redis_url)
+        raw.config_set("maxmemory-policy", "noeviction")
+        raw.config_set("maxmemory", int(raw.info("memory")["used_memory"]) - 100_000)
+        with pytest.raises(redis.ResponseError, match="maxmemory"):
+            raw.set("one-more", "x")
     proxy.hold_next_request(LATE_S)
     assert queue.claim(16) == []
     setup.release(held)
@@ -92,30 +98,19 @@ def test_a_late_original_after_an_empty_resend_leases_nothing(
     assert len(setup.claim(16)) == 1
 
 
+def test_a_late_original_after_an_empty_resend_leases_nothing(
+    redis_url: str, proxy: FaultProxy, namespace: str
+) -> None:
+    late_original_after_an_empty_resend(redis_url, proxy, namespace)
+
+
 def test_a_late_original_after_an_empty_resend_under_a_full_redis_leases_nothing(
     namespace: str,
 ) -> None:
-    """As above with Redis out of memory (``noeviction``): Redis refuses a script's writes
-    until it has made one, so the empty resend makes a write that needs no memory before
-    its fence; without the fence the late original would lease the released job."""
+    """Out of memory (``noeviction``), Redis refuses a script's writes until it has made
+    one: the empty resend makes one that needs no memory, so its fence goes in."""
     with RedisServer() as server, FaultProxy(server.url) as proxy:
-        setup = direct_queue(server.url, namespace)
-        setup.enqueue_job("audit_log_created", AUDIT)
-        [held] = setup.claim(1)
-        queue = proxied_queue(proxy, namespace)
-        queue.get_queue_stats()
-        raw = redis.Redis.from_url(server.url)
-        raw.config_set("maxmemory-policy", "noeviction")
-        raw.config_set("maxmemory", int(raw.info("memory")["used_memory"]) - 100_000)
-        with pytest.raises(redis.ResponseError, match="maxmemory"):
-            raw.set("one-more", "x")
-        proxy.hold_next_request(LATE_S)
-        assert queue.claim(16) == []
-        setup.release(held)
-        wait_for_late_original(proxy)
-        stats = setup.get_queue_stats()
-        assert (stats.running, stats.ready) == (0, 1)
-        assert len(setup.claim(16)) == 1
+        late_original_after_an_empty_resend(server.url, proxy, namespace, fill_memory=True)
 
 
 def test_a_resend_after_the_original_ran_returns_its_jobs(
