@@ -55,7 +55,7 @@ The partner gate (``lua/partner_gate.lua``; gated job types only):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 JOB = "job:"
 CLAIM = "claim:"
@@ -82,14 +82,14 @@ class QueueKeys:
     """Key names of one queue namespace."""
 
     namespace: str
+    # Spelled once: every script call names them.
+    prefix: str = field(init=False, repr=False, compare=False)
+    timeline: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def prefix(self) -> str:
-        return "{" + self.namespace + "}:"
-
-    @property
-    def timeline(self) -> str:
-        return self.prefix + "timeline"
+    def __post_init__(self) -> None:
+        prefix = "{" + self.namespace + "}:"
+        object.__setattr__(self, "prefix", prefix)  # frozen: set once, here
+        object.__setattr__(self, "timeline", prefix + "timeline")
 
     @property
     def dead(self) -> str:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeAlias
 
 from pydantic import BaseModel, ValidationError
 
@@ -39,9 +39,9 @@ JobSpec: TypeAlias = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class NewJob:
-    """A validated job, encoded for the enqueue script."""
+class NewJob(NamedTuple):
+    """A validated job, encoded for the enqueue script. (A tuple: built once per enqueued
+    job, it costs half of what a frozen dataclass does.)"""
 
     id: str
     type: JobType
@@ -106,10 +106,9 @@ def build_job(spec: JobSpec, now_ms: int, settings: Settings) -> NewJob:
     can refuse a whole batch before the enqueue script runs."""
     job_type, payload = spec[0], spec[1]
     options = _options(spec[2] if len(spec) == 3 else None)
-    try:
-        jtype = JobType(job_type)
-    except ValueError:
-        raise UnknownJobTypeError(f"unknown job type {job_type!r}", field="type") from None
+    jtype = _JOB_TYPES.get(job_type) if isinstance(job_type, str) else None
+    if jtype is None:
+        raise UnknownJobTypeError(f"unknown job type {job_type!r}", field="type")
     payload_json = _payload_json(jtype, payload)
     if len(payload_json) > settings.max_payload_bytes:
         raise PayloadTooLargeError(
@@ -133,6 +132,9 @@ def build_job(spec: JobSpec, now_ms: int, settings: Settings) -> NewJob:
     )
     return NewJob(job_id, jtype, due, options.dedupe_key, record, route_of(jtype, payload_json))
 
+
+# A member hashes as its value: one dict read finds the type from either.
+_JOB_TYPES: dict[str, JobType] = {t.value: t for t in JobType}
 
 # Job types held by the partner gate: one partner webhook each. (``notify_dispute_resolved``
 # also emails both parties: it is not held back by a partner's endpoint.)
@@ -181,14 +183,15 @@ def _options(raw: EnqueueOptions | Mapping[str, Any] | None) -> EnqueueOptions:
 def _payload_json(job_type: JobType, payload: PayloadInput) -> str:
     """Validate against the type's model; return canonical JSON (pydantic's Rust encoder)."""
     model = PAYLOAD_MODELS[job_type]
-    if isinstance(payload, BaseModel):
+    is_dict = type(payload) is dict  # the usual case, and cheaper to tell than the ABCs
+    if not is_dict and isinstance(payload, BaseModel):
         if not isinstance(payload, model):
             raise PayloadValidationError(
                 f"{job_type.value} takes a {model.__name__}, not {type(payload).__name__}",
                 field="payload",
             )
         validated = payload
-    elif isinstance(payload, Mapping):
+    elif is_dict or isinstance(payload, Mapping):
         try:
             validated = model.model_validate(payload)
         except ValidationError as exc:
