@@ -67,3 +67,21 @@ def test_flow_settings_are_validated() -> None:
         Settings(circuit_open_s=100, circuit_open_cap_s=10)
     env = Settings.from_env({"JOBS_PARTNER_RATE_PER_S": "2.5", "JOBS_PARTNER_CONCURRENCY": "3"})
     assert (env.partner_rate_per_s, env.partner_concurrency) == (2.5, 3)
+
+
+def test_an_extended_webhook_lease_keeps_its_partners_slot(redis_url: str) -> None:
+    """A partner allowed one request at once: while a webhook's lease is extended past its
+    first deadline, the partner's later webhooks wait; the next goes once it is settled."""
+    p = Partners(redis_url, partner_concurrency=1)
+    url = "https://partner-a.example/hooks"
+    first_id = p.status("partner-a", url, "esc-1", version=None)
+    [first] = p.queue.claim(16, lease_s=1)
+    assert first.id == first_id
+    p.queue.extend_lease(first, 10)
+    p.clock.advance(2)  # past the first deadline, well within the extension
+    second_id = p.status("partner-a", url, "esc-2", version=None)
+    assert p.queue.claim(16) == []  # the partner's one slot is still taken
+    p.queue.complete(first)
+    p.clock.advance(0.01)
+    assert [c.id for c in p.queue.claim(16)] == [second_id]
+    p.close()

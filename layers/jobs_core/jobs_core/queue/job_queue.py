@@ -24,6 +24,7 @@ from .keys import QueueKeys, enqueued_score
 from .operations import QueueOperations
 from .specs import (
     GATED_ARG,
+    GATED_TYPES,
     ClaimResult,
     EnqueueResult,
     JobSpec,
@@ -31,6 +32,7 @@ from .specs import (
     PayloadInput,
     build_job,
     error_text,
+    partner_of,
 )
 
 if TYPE_CHECKING:
@@ -340,8 +342,11 @@ class JobQueue(QueueOperations):
         if not claimed:
             return []
         deadline = self.now_ms() + int(lease_s * 1000)
-        args: list[ScriptArg] = [deadline]
-        args += [f"{c.job.type.value}|{c.id}|{c.token}" for c in claimed]
+        args: list[ScriptArg] = [deadline, self.keys.prefix]
+        for c in claimed:
+            # a gated job's partner slot moves with its lease (extend_leases.lua)
+            partner = partner_of(c.job.payload) if c.job.type in GATED_TYPES else ""
+            args += [f"{c.job.type.value}|{c.id}|{c.token}", partner]
         codes = self._run(scripts.EXTEND, [self.keys.timeline], args)
         return [int(code) == scripts.SettleCode.SETTLED for code in codes]
 
