@@ -104,9 +104,10 @@ local function write_fence(ids_text)
   if is_oom(set) then
     oom = 1
     redis.call('DEL', claim_key)
-    redis.call('SET', claim_key, ids_text, 'PX', ARGV[11])
+    redis.pcall('SET', claim_key, ids_text, 'PX', ARGV[11])
   end
-  redis.call('ZADD', tl, '-' .. ARGV[2], member)
+  -- pcall: a fence refused for another reason must not fail a claim that took jobs
+  redis.pcall('ZADD', tl, '-' .. ARGV[2], member)
 end
 
 if resend then
