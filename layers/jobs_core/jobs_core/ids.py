@@ -26,14 +26,10 @@ def dedupe_job_id(dedupe_key: str) -> str:
     holds as long as the record does. ``uuid.UUID(job_id).version == 8``."""
     digest = int.from_bytes(hashlib.sha256(DEDUPE_ID_SALT + dedupe_key.encode()).digest()[:16])
     value = (digest & ~(0xF << 76) & ~(0b11 << 62)) | (0x8 << 76) | (0b10 << 62)
-    return _uuid_text(value)
+    return _hex_text(f"{value:032x}")
 
 
 DEDUPE_ID_SALT = b"escrow-jobs dedupe key\0"
-
-
-def _uuid_text(value: int) -> str:
-    return _hex_text(f"{value:032x}")
 
 
 def _hex_text(h: str) -> str:
